@@ -1,0 +1,125 @@
+"""Readers for pose annotation formats, and ``load_poses`` that returns a ``datasets.Dataset``."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Callable
+
+import datasets
+import numpy as np
+
+from ..errors import PoseFormatError
+from ..skeletons import convert_keypoints, get_skeleton
+from .coco import read_coco
+from .dataset import (
+    complete_mask,
+    few_shot_split,
+    pose_arrays,
+    pose_metadata,
+    records_to_dataset,
+    skeleton_of,
+)
+from .lsp import read_lsp_mat
+from .mpii import read_mpii_csv
+from .npz import read_npz, write_npz
+from .openpose import MARKET_HEADER, read_openpose_csv
+from .pts import read_pts
+from .records import PoseRecords
+
+logger = logging.getLogger(__name__)
+
+FORMATS = ("coco", "mpii", "lsp", "pts", "openpose", "npz")
+
+_READERS: dict[str, Callable[..., PoseRecords]] = {
+    "coco": lambda p, s: read_coco(p, s),
+    "mpii": lambda p, s: read_mpii_csv(p),
+    "lsp": lambda p, s: read_lsp_mat(p),
+    "pts": lambda p, s: read_pts(p, s),
+    "openpose": lambda p, s: read_openpose_csv(p),
+    "npz": lambda p, s: read_npz(p),
+}
+
+
+def detect_format(path: str | Path) -> str:
+    """Guess the annotation format from the path and, for CSV, from the header line."""
+    path = Path(path)
+    if path.is_dir():
+        return "pts"
+    suffix = path.suffix.lower()
+    if suffix in (".json", ".mat", ".pts", ".npz"):
+        return {".json": "coco", ".mat": "lsp", ".pts": "pts", ".npz": "npz"}[suffix]
+    if suffix == ".csv":
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            header = fh.readline().strip()
+        if header == MARKET_HEADER:
+            return "openpose"
+        if "_X" in header and "_Y" in header:
+            return "mpii"
+        raise PoseFormatError(path, f"unrecognised CSV header {header[:80]!r}; pass format=")
+    raise PoseFormatError(path, f"cannot tell the format from the name; pass format= (one of {', '.join(FORMATS)})")
+
+
+def read_records(path: str | Path, format: str | None = None, skeleton: str | None = None) -> PoseRecords:
+    """Read one annotation file (or a folder of ``.pts``) in its own format.
+
+    ``skeleton`` is a hint for formats that may not name theirs: a COCO file without
+    ``categories[0].keypoints``, and ``.pts`` files (face68 when not given).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise PoseFormatError(path, "no such file or folder")
+    if path.is_file() and path.stat().st_size == 0:
+        raise PoseFormatError(path, "empty file")
+    fmt = format or detect_format(path)
+    if fmt not in _READERS:
+        raise PoseFormatError(path, f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
+    try:
+        return _READERS[fmt](path, skeleton)
+    except UnicodeDecodeError:
+        raise PoseFormatError(path, f"not a text file; is it really {fmt}?") from None
+
+
+def load_poses(
+    path: str | Path,
+    format: str | None = None,
+    skeleton: str | None = None,
+    complete_only: bool = False,
+) -> datasets.Dataset:
+    """Load pose annotations as a ``datasets.Dataset``.
+
+    Args:
+        path: an annotation file (COCO JSON, MPII CSV, LSP ``joints.mat``, ``.pts``, Market-1501
+            OpenPose CSV, flexpose ``.npz``) or a folder of ``.pts`` files.
+        format: one of ``coco, mpii, lsp, pts, openpose, npz``; detected when omitted.
+        skeleton: convert to this registered skeleton by joint name (missing joints stay NaN).
+        complete_only: drop poses with any missing joint; the count dropped is logged and
+            stored in the dataset's metadata (``pose_metadata(ds)["dropped_incomplete"]``).
+
+    Rows hold ``keypoints`` (J x 2 float32, NaN where missing), ``visible`` (J bools),
+    ``source_file``, ``record_index`` and ``image``; the skeleton is in ``skeleton_of(ds)``.
+    """
+    records = read_records(path, format, skeleton)
+    if skeleton is not None and skeleton != records.skeleton:
+        kp, vis = convert_keypoints(records.keypoints, records.visible, records.skeleton, skeleton)
+        records = PoseRecords(get_skeleton(skeleton).name, kp, vis, records.source_files,
+                              records.record_index, records.images)
+    meta: dict[str, object] = {"format": format or detect_format(path), "num_records": len(records.keypoints)}
+    if complete_only:
+        keep = complete_mask(records.keypoints)
+        dropped = int((~keep).sum())
+        if dropped:
+            logger.warning("%s: dropped %d of %d poses with missing joints (complete_only)",
+                           path, dropped, len(keep))
+        idx = np.flatnonzero(keep)
+        records = PoseRecords(records.skeleton, records.keypoints[idx], records.visible[idx],
+                              [records.source_files[i] for i in idx], [records.record_index[i] for i in idx],
+                              [records.images[i] for i in idx])
+        meta["dropped_incomplete"] = dropped
+    return records_to_dataset(records, **meta)
+
+
+__all__ = [
+    "FORMATS", "PoseRecords", "complete_mask", "detect_format", "few_shot_split", "load_poses",
+    "pose_arrays", "pose_metadata", "read_records", "records_to_dataset", "skeleton_of", "write_npz",
+]

@@ -1,0 +1,26 @@
+import json
+import subprocess
+import sys
+
+from flexpose_hf.cli import main
+
+
+def test_help_runs_as_console_script():
+    out = subprocess.run([sys.executable, "-m", "flexpose_hf.cli", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "render" in out.stdout
+
+
+def test_render_bundled_demo(tmp_path, capsys):
+    assert main(["render", "--output-dir", str(tmp_path)]) == 0
+    summary = json.loads((tmp_path / "render.json").read_text())
+    assert summary["poses"] == 10 and summary["skeleton"] == "coco17"
+    assert summary["roundtrip_error_px_max"] < 0.5
+    assert (tmp_path / "roundtrip.png").stat().st_size > 0
+
+
+def test_render_bad_input_is_a_clear_error(tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{ nope")
+    assert main(["render", "--input", str(bad), "--output-dir", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "bad.json: malformed JSON at line 1" in err and "Traceback" not in err
