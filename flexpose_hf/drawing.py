@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw
 
 from .codec import fit_to_canvas
 from .errors import FlexPoseError
-from .skeletons import OPENPOSE_COLORS, OPENPOSE18, Skeleton, get_skeleton
+from .skeletons import OPENPOSE18, OPENPOSE_COLORS, Skeleton, get_skeleton
 
 
 def draw_openpose(keypoints: np.ndarray, height: int, width: int, stickwidth: int = 4) -> Image.Image:

@@ -1,5 +1,4 @@
 import json
-import shutil
 
 import datasets
 import numpy as np
@@ -8,7 +7,6 @@ import scipy.io
 
 from flexpose_hf import PoseFormatError, few_shot_split, load_poses, pose_arrays, pose_metadata, skeleton_of
 from flexpose_hf.io import complete_mask, detect_format
-
 
 # --- real files ---------------------------------------------------------------------------------
 
@@ -53,7 +51,7 @@ def test_complete_only_counts_what_it_drops(shared_data, caplog):
 
 
 def test_lspet_unlabelled_joints_are_missing(shared_data):
-    kp, vis = pose_arrays(load_poses(shared_data / "lspet/joints.mat"))
+    kp, _ = pose_arrays(load_poses(shared_data / "lspet/joints.mat"))
     assert np.isnan(kp).any(-1).sum() == 16787  # joints flagged 0 in the file
 
 
@@ -148,7 +146,7 @@ def test_mpii_csv_bad_number_names_row_and_column(tmp_path):
     row = "0,a.jpg," + ",".join(["5,6"] * 16) + ",1.0,x,y"
     bad = "0,b.jpg," + ",".join(["5,6"] * 3 + ["oops,6"] + ["5,6"] * 12) + ",1.0,x,y"
     path = tmp_path / "m.csv"
-    path.write_text("\n".join([header, row, bad]) + "\n")
+    path.write_text(f"{header}\n{row}\n{bad}\n")
     assert detect_format(path) == "mpii"
     with pytest.raises(PoseFormatError, match=r"record 1: column 'l hip_X'/'l hip_Y' is not a number"):
         load_poses(path)

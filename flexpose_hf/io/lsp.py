@@ -20,7 +20,7 @@ def read_lsp_mat(path: Path) -> PoseRecords:
     """
     try:
         mat = scipy.io.loadmat(str(path))
-    except Exception as exc:  # scipy raises several unrelated types for a bad file
+    except Exception as exc:  # noqa: BLE001 - scipy raises several unrelated types for a bad file
         raise PoseFormatError(path, f"not a readable MATLAB .mat file ({type(exc).__name__}: {exc})") from None
     if "joints" not in mat:
         raise PoseFormatError(path, f"no array named 'joints' (found: {sorted(k for k in mat if not k.startswith('__'))})")

@@ -1,0 +1,248 @@
+"""Distances between pose distributions.
+
+Poses from any two skeletons are compared on the joints they share by name, after removing each
+pose's translation (centroid) and scale (root-mean-square distance to the centroid). Rotation is
+kept: orientation is part of a pose distribution.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg
+import scipy.stats
+import torch
+
+from .errors import FlexPoseError
+from .skeletons import get_skeleton, shared_joints
+
+logger = logging.getLogger(__name__)
+
+LIMB_JOINTS = (
+    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
+    "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle",
+)
+
+METRIC_KEYS = ("nn1", "precision", "recall", "density", "coverage", "fd", "mmd")
+
+
+@dataclass
+class PoseSet:
+    """Normalized poses restricted to a common joint list: ``vectors`` is N x 2J."""
+
+    joints: tuple[str, ...]
+    keypoints: np.ndarray  # N x J x 2, normalized
+    dropped: int = 0
+
+    @property
+    def vectors(self) -> np.ndarray:
+        return self.keypoints.reshape(len(self.keypoints), -1)
+
+
+def normalize_poses(keypoints: np.ndarray) -> np.ndarray:
+    """Remove translation (centroid) and scale (RMS distance to centroid) of each complete pose."""
+    kp = np.asarray(keypoints, np.float64)
+    centred = kp - kp.mean(axis=1, keepdims=True)
+    scale = np.sqrt((centred**2).sum(-1).mean(-1))
+    return centred / np.maximum(scale, 1e-12)[:, None, None]
+
+
+def select_joints(keypoints: np.ndarray, skeleton: str, joints: tuple[str, ...]) -> PoseSet:
+    """Keep ``joints`` (by name), drop poses missing any of them (counted), and normalize."""
+    s = get_skeleton(skeleton)
+    idx = [s.index(j) for j in joints]
+    kp = np.asarray(keypoints, np.float64)[:, idx]
+    complete = ~np.isnan(kp).any(axis=(1, 2))
+    dropped = int((~complete).sum())
+    if dropped:
+        logger.info("%d of %d %s poses lack some of the compared joints and are left out", dropped, len(kp), s.name)
+    return PoseSet(tuple(joints), normalize_poses(kp[complete]), dropped)
+
+
+def common_joints(skeleton_a: str, skeleton_b: str, joints: str | tuple[str, ...] = "shared") -> tuple[str, ...]:
+    """The joints to compare: ``"shared"`` (all shared by name), ``"limbs"`` (the 12 limb joints) or a list."""
+    shared = shared_joints(skeleton_a, skeleton_b)
+    if joints == "shared":
+        chosen = tuple(shared)
+    elif joints == "limbs":
+        chosen = tuple(j for j in LIMB_JOINTS if j in shared)
+    else:
+        chosen = tuple(joints)
+        missing = [j for j in chosen if j not in shared]
+        if missing:
+            raise FlexPoseError(f"joints {missing} are not shared by {skeleton_a!r} and {skeleton_b!r}")
+    if len(chosen) < 3:
+        raise FlexPoseError(f"skeletons {skeleton_a!r} and {skeleton_b!r} share only {len(chosen)} joints; need 3")
+    return chosen
+
+
+def _pairwise(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return torch.cdist(torch.from_numpy(a), torch.from_numpy(b)).numpy()
+
+
+def _kth_neighbour_radius(x: np.ndarray, k: int) -> np.ndarray:
+    d = _pairwise(x, x)
+    return np.sort(d, axis=1)[:, k]  # column 0 is the point itself
+
+
+def frechet_distance(real: np.ndarray, fake: np.ndarray) -> float:
+    """Frechet distance between Gaussian fits of two sets of vectors."""
+    mu1, mu2 = real.mean(0), fake.mean(0)
+    c1, c2 = np.cov(real, rowvar=False), np.cov(fake, rowvar=False)
+    # tr sqrt(c1 c2) = tr sqrt(s c2 s) with s = c1^(1/2): a symmetric PSD form, stable via eigh.
+    w, v = scipy.linalg.eigh(c1)
+    s = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    tr_covmean = np.sqrt(np.clip(scipy.linalg.eigvalsh(s @ c2 @ s), 0, None)).sum()
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(c1) + np.trace(c2) - 2 * tr_covmean)
+
+
+def rbf_mmd(real: np.ndarray, fake: np.ndarray, bandwidth: float | None = None) -> float:
+    """Unbiased squared MMD with an RBF kernel (bandwidth: median real-real distance)."""
+    drr, dff, drf = _pairwise(real, real), _pairwise(fake, fake), _pairwise(real, fake)
+    if bandwidth is None:
+        bandwidth = float(np.median(drr[np.triu_indices(len(real), 1)]))
+    gamma = 1.0 / (2 * bandwidth**2)
+    krr, kff, krf = np.exp(-gamma * drr**2), np.exp(-gamma * dff**2), np.exp(-gamma * drf**2)
+    n, m = len(real), len(fake)
+    return float((krr.sum() - n) / (n * (n - 1)) + (kff.sum() - m) / (m * (m - 1)) - 2 * krf.mean())
+
+
+def prdc(real: np.ndarray, fake: np.ndarray, k: int = 5) -> dict[str, float]:
+    """k-NN precision and recall (Kynkaanniemi et al. 2019), density and coverage (Naeem et al. 2020)."""
+    real_r, fake_r = _kth_neighbour_radius(real, k), _kth_neighbour_radius(fake, k)
+    d = _pairwise(real, fake)  # R x F
+    inside_real = d < real_r[:, None]
+    precision = inside_real.any(0).mean()
+    recall = (d < fake_r[None, :]).any(1).mean()
+    density = inside_real.sum(0).mean() / k
+    coverage = (d.min(1) < real_r).mean()
+    return {"precision": float(precision), "recall": float(recall), "density": float(density),
+            "coverage": float(coverage)}
+
+
+def nn1_accuracy(real: np.ndarray, fake: np.ndarray, seed: int = 0) -> float:
+    """Leave-one-out 1-nearest-neighbour two-sample accuracy on equal-sized sets (0.5 = same law)."""
+    n = min(len(real), len(fake))
+    rng = np.random.default_rng(seed)
+    real = real[rng.choice(len(real), n, replace=False)]
+    fake = fake[rng.choice(len(fake), n, replace=False)]
+    x = np.concatenate([real, fake])
+    labels = np.r_[np.zeros(n), np.ones(n)]
+    d = _pairwise(x, x)
+    np.fill_diagonal(d, np.inf)
+    return float((labels[d.argmin(1)] == labels).mean())
+
+
+def limbs_among(skeleton: str, joints: tuple[str, ...]) -> list[tuple[str, str]]:
+    """The skeleton's limbs (as name pairs) whose two joints are both in ``joints``."""
+    s = get_skeleton(skeleton)
+    return [(s.joints[a], s.joints[b]) for a, b in s.limbs if s.joints[a] in joints and s.joints[b] in joints]
+
+
+def _lengths(keypoints: np.ndarray, joints: tuple[str, ...], limbs: list[tuple[str, str]]) -> np.ndarray:
+    a = keypoints[:, [joints.index(x) for x, _ in limbs]]
+    b = keypoints[:, [joints.index(y) for _, y in limbs]]
+    return np.linalg.norm(a - b, axis=-1)
+
+
+def plausibility(
+    fake: np.ndarray, real: np.ndarray, joints: tuple[str, ...], limbs: list[tuple[str, str]]
+) -> dict[str, float]:
+    """Left/right limb-length asymmetry (generated, reference, ratio) and the distance between the
+    distributions of bone-length ratios (mean 1-Wasserstein over bones of length / total length).
+
+    ``fake`` and ``real`` are N x J x 2 over ``joints``; ``limbs`` are joint-name pairs.
+    """
+    left = [(a, b) for a, b in limbs if a.startswith("left_") and b.startswith("left_")]
+    right = [("right_" + a[5:], "right_" + b[5:]) for a, b in left]
+    keep = [i for i, (a, b) in enumerate(right) if a in joints and b in joints]
+    left, right = [left[i] for i in keep], [right[i] for i in keep]
+    result: dict[str, float] = {}
+    if left:
+        def asym(kp: np.ndarray) -> float:
+            ll, rl = _lengths(kp, joints, left), _lengths(kp, joints, right)
+            return float((np.abs(ll - rl) / np.maximum(ll + rl, 1e-12)).mean())
+
+        fa, ra = asym(fake), asym(real)
+        result.update({"limb_asymmetry": fa, "limb_asymmetry_reference": ra,
+                       "limb_asymmetry_ratio": fa / max(ra, 1e-12)})
+    if limbs:
+        def ratios(kp: np.ndarray) -> np.ndarray:
+            lengths = _lengths(kp, joints, limbs)
+            return lengths / np.maximum(lengths.sum(1, keepdims=True), 1e-12)
+
+        fr, rr = ratios(fake), ratios(real)
+        result["bone_ratio_w1"] = float(np.mean(
+            [scipy.stats.wasserstein_distance(fr[:, i], rr[:, i]) for i in range(fr.shape[1])]))
+    return result
+
+
+def memorization(samples: np.ndarray, shots: np.ndarray, held_out: np.ndarray) -> dict[str, float]:
+    """Share of samples whose nearest pose among shots + held-out is a shot, and that share by chance."""
+    pool = np.concatenate([shots, held_out])
+    nearest = _pairwise(samples, pool).argmin(1)
+    share = float((nearest < len(shots)).mean())
+    chance = len(shots) / len(pool)
+    return {"memorization": share, "memorization_chance": chance, "memorization_ratio": share / chance}
+
+
+def evaluate_poses(
+    samples: np.ndarray,
+    samples_skeleton: str,
+    reference: np.ndarray,
+    reference_skeleton: str,
+    shots: np.ndarray | None = None,
+    shots_skeleton: str | None = None,
+    joints: str | tuple[str, ...] = "shared",
+    k: int = 5,
+    max_poses: int = 2000,
+    seed: int = 0,
+) -> dict[str, float]:
+    """All metrics of generated ``samples`` against ``reference`` poses (each N x J x 2, any scale).
+
+    Returns ``nn1, precision, recall, density, coverage, fd, mmd`` and plausibility figures, plus
+    ``memorization`` when ``shots`` are given (the reference then counts as held-out poses).
+    Each set is subsampled to at most ``max_poses`` (seeded).
+    """
+    names = common_joints(samples_skeleton, reference_skeleton, joints)
+    fake_set = select_joints(samples, samples_skeleton, names)
+    real_set = select_joints(reference, reference_skeleton, names)
+    for label, ps in (("samples", fake_set), ("reference", real_set)):
+        if len(ps.keypoints) <= k:
+            raise FlexPoseError(
+                f"{label}: only {len(ps.keypoints)} poses have all compared joints ({', '.join(names)}); need > {k}"
+            )
+    rng = np.random.default_rng(seed)
+    fake = fake_set.vectors
+    real = real_set.vectors
+    if len(fake) > max_poses:
+        fake = fake[rng.choice(len(fake), max_poses, replace=False)]
+    if len(real) > max_poses:
+        real = real[rng.choice(len(real), max_poses, replace=False)]
+    result: dict[str, float] = {"nn1": nn1_accuracy(real, fake, seed)}
+    result.update(prdc(real, fake, k))
+    result["fd"] = frechet_distance(real, fake)
+    result["mmd"] = rbf_mmd(real, fake)
+    jn = len(names)
+    limbs = limbs_among(reference_skeleton, names) or limbs_among(samples_skeleton, names)
+    result.update(plausibility(fake.reshape(-1, jn, 2), real.reshape(-1, jn, 2), names, limbs))
+    if shots is not None:
+        shot_set = select_joints(shots, shots_skeleton or reference_skeleton, names)
+        result.update(memorization(fake, shot_set.vectors, real))
+    result.update({"num_samples": len(fake), "num_reference": len(real), "joints": len(names),
+                   "samples_dropped": fake_set.dropped, "reference_dropped": real_set.dropped})
+    return result
+
+
+def format_table(result: dict[str, float]) -> str:
+    """A two-column text table of a metrics dict, headline metrics first."""
+    order = [k for k in (*METRIC_KEYS, "memorization", "memorization_chance") if k in result]
+    order += [k for k in result if k not in order]
+    width = max(len(k) for k in order)
+    lines = [f"{'metric':<{width}}  value", f"{'-' * width}  -------"]
+    for key in order:
+        value = result[key]
+        lines.append(f"{key:<{width}}  {value:.4f}" if isinstance(value, float) else f"{key:<{width}}  {value}")
+    return "\n".join(lines)

@@ -1,0 +1,103 @@
+import json
+
+import numpy as np
+import pytest
+
+from flexpose_hf import FlexPoseError, load_poses, pose_arrays
+from flexpose_hf.cli import main
+from flexpose_hf.io import write_npz
+from flexpose_hf.metrics import (
+    evaluate_poses,
+    frechet_distance,
+    memorization,
+    nn1_accuracy,
+    normalize_poses,
+    prdc,
+    rbf_mmd,
+)
+
+
+def _gauss(n, d=8, shift=0.0, seed=0):
+    return np.random.default_rng(seed).normal(size=(n, d)) + shift
+
+
+def test_identical_sets():
+    x = _gauss(400)
+    assert frechet_distance(x, x) == pytest.approx(0, abs=1e-6)
+    assert prdc(x, x, k=5) == {"precision": 1.0, "recall": 1.0, "density": pytest.approx(1.0, abs=0.05),
+                                "coverage": 1.0}
+    # Every point's nearest other point is itself duplicated in the other set: all "wrong".
+    assert nn1_accuracy(x, x) == 0.0
+
+
+def test_same_law_and_disjoint_sets():
+    a, b = _gauss(600, seed=1), _gauss(600, seed=2)
+    assert 0.4 < nn1_accuracy(a, b) < 0.6
+    assert abs(rbf_mmd(a, b)) < 0.01
+    far = _gauss(600, shift=50.0, seed=3)
+    assert nn1_accuracy(a, far) == 1.0
+    assert prdc(a, far) == {"precision": 0.0, "recall": 0.0, "density": 0.0, "coverage": 0.0}
+    assert rbf_mmd(a, far) > 1.0
+
+
+def test_shifted_copy_frechet_is_squared_shift():
+    a = _gauss(500, d=4, seed=4)
+    assert frechet_distance(a, a + np.array([3.0, 0, 0, 0])) == pytest.approx(9.0, rel=1e-6)
+
+
+def test_collapsed_generator_has_no_recall_or_coverage():
+    real = _gauss(500, seed=5)
+    collapsed = np.repeat(real[:1], 500, axis=0) + 1e-3 * _gauss(500, seed=6)
+    r = prdc(real, collapsed)
+    assert r["precision"] == 1.0 and r["recall"] < 0.05 and r["coverage"] < 0.05
+    assert nn1_accuracy(real, collapsed) > 0.95
+
+
+def test_normalization_removes_translation_and_scale_but_not_rotation():
+    kp = np.random.default_rng(0).normal(size=(1, 5, 2))
+    moved = kp * 7.5 + np.array([100.0, -3.0])
+    np.testing.assert_allclose(normalize_poses(kp), normalize_poses(moved))
+    rotated = kp @ np.array([[0.0, -1.0], [1.0, 0.0]])
+    assert not np.allclose(normalize_poses(kp), normalize_poses(rotated))
+
+
+def test_memorization_of_a_copying_generator():
+    shots, held = _gauss(10, seed=7), _gauss(990, seed=8)
+    copies = np.repeat(shots, 20, axis=0)
+    m = memorization(copies, shots, held)
+    assert m["memorization"] == 1.0 and m["memorization_chance"] == pytest.approx(0.01)
+    fresh = memorization(_gauss(1000, seed=9), shots, held)
+    assert fresh["memorization_ratio"] < 3
+
+
+def test_evaluate_across_skeletons_uses_shared_joints():
+    rng = np.random.default_rng(0)
+    mpii = rng.normal(size=(300, 16, 2))
+    coco = rng.normal(size=(300, 17, 2))
+    r = evaluate_poses(mpii, "mpii16", coco, "coco17")
+    assert r["joints"] == 12 and set(r) >= {"nn1", "precision", "recall", "density", "coverage", "fd", "mmd"}
+    with pytest.raises(FlexPoseError, match="share only 0 joints"):
+        evaluate_poses(mpii, "mpii16", rng.normal(size=(300, 68, 2)), "face68")
+
+
+def test_evaluate_noise_floor_and_gaussian_on_real_mpii(shared_data):
+    kp, _ = pose_arrays(load_poses(shared_data / "mpii/mpii_dataset.csv", complete_only=True))
+    perm = np.random.default_rng(0).permutation(len(kp))
+    a, b = kp[perm[:3000]], kp[perm[3000:6000]]
+    floor = evaluate_poses(a, "mpii16", b, "mpii16", joints="limbs")
+    assert floor["nn1"] < 0.56 and floor["coverage"] > 0.9
+    assert floor["limb_asymmetry_ratio"] == pytest.approx(1.0, abs=0.1)
+
+
+def test_evaluate_cli_writes_json(tmp_path, shared_data, capsys):
+    kp, _ = pose_arrays(load_poses(shared_data / "mpii/mpii_dataset.csv", complete_only=True))
+    write_npz(tmp_path / "samples.npz", kp[:500], "mpii16")
+    write_npz(tmp_path / "shots.npz", kp[500:510], "mpii16")
+    out = tmp_path / "m.json"
+    code = main(["evaluate", "--samples", str(tmp_path / "samples.npz"),
+                 "--reference", str(shared_data / "lspet/joints.mat"), "--shots", str(tmp_path / "shots.npz"),
+                 "--output", str(out)])
+    assert code == 0
+    result = json.loads(out.read_text())
+    assert {"nn1", "precision", "recall", "density", "coverage", "fd", "mmd", "memorization"} <= set(result)
+    assert "nn1" in capsys.readouterr().out
