@@ -1,0 +1,1 @@
+"""Pieces shared by the source-training and adaptation loops: data, losses, EMA."""

@@ -1,0 +1,54 @@
+"""TauModel: injects tau layers into a FlexPoseGenerator's style affines (peft BaseTuner)."""
+
+from __future__ import annotations
+
+import torch
+from peft.tuners.tuners_utils import BaseTuner, BaseTunerLayer
+
+from .config import TauConfig
+from .layer import Linear, TauLayer
+
+
+class TauModel(BaseTuner):
+    """FlexPose's transfer function tau as a PEFT tuner: g_t(z) = phi(tau(A(f(z)))).
+
+    Example:
+        >>> from peft import get_peft_model
+        >>> from flexpose_hf import FlexPoseGenerator, TauConfig
+        >>> model = get_peft_model(FlexPoseGenerator.from_pretrained("mpii-body"), TauConfig())
+        >>> loss = adversarial_loss + model.tau_regularization()
+    """
+
+    prefix: str = "tau_"
+    tuner_layer_cls = TauLayer
+    target_module_mapping: dict[str, list[str]] = {}
+
+    @staticmethod
+    def _create_new_module(config: TauConfig, adapter_name: str, target: torch.nn.Module, **kwargs) -> Linear:
+        base = target.get_base_layer() if isinstance(target, BaseTunerLayer) else target
+        if not isinstance(base, torch.nn.Linear):
+            raise TypeError(f"tau adapts nn.Linear style layers; {type(base).__name__} is not supported")
+        return Linear(target, adapter_name, config=config, **kwargs)
+
+    def _create_and_replace(self, config, adapter_name, target, target_name, parent, current_key, **kwargs):
+        if isinstance(target, TauLayer):
+            target.update_layer(adapter_name, config=config)
+            return
+        new_module = self._create_new_module(config, adapter_name, target)
+        if adapter_name not in self.active_adapters:
+            new_module.requires_grad_(False)
+        self._replace_module(parent, target_name, new_module, target)
+
+    def tau_regularization(self, adapter_name: str | None = None) -> torch.Tensor:
+        """Linear & Sparse regularizer: ``sparsity_weight`` x L1 deviation of tau from identity."""
+        names = [adapter_name] if adapter_name else list(self.active_adapters)
+        total = None
+        for name in names:
+            weight = self.peft_config[name].sparsity_weight
+            for module in self.model.modules():
+                if isinstance(module, TauLayer) and name in module.tau_scale:
+                    term = weight * module.deviation(name)
+                    total = term if total is None else total + term
+        if total is None:
+            return torch.zeros(())
+        return total

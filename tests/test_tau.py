@@ -1,0 +1,100 @@
+import json
+
+import pytest
+import torch
+from peft import LoraConfig, PeftConfig, PeftModel, get_peft_model
+
+from flexpose_hf import FlexPoseGenerator, FlexPoseGeneratorConfig, TauConfig
+from flexpose_hf.tuners.tau import TauLayer
+
+SMALL = FlexPoseGeneratorConfig(channels=[16, 16, 8], z_dim=8, w_dim=16, mapping_layers=2)
+
+
+@pytest.fixture
+def base(tmp_path):
+    torch.manual_seed(0)
+    g = FlexPoseGenerator(SMALL)
+    g.save_pretrained(tmp_path / "base")
+    return FlexPoseGenerator.from_pretrained(tmp_path / "base")
+
+
+def _perturb(model):
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "tau_" in name:
+                p.normal_(0, 0.2)
+
+
+def test_identity_at_init_and_only_tau_trains(base):
+    z = torch.randn(6, 8)
+    before = base.generate_keypoints(z).detach()
+    model = get_peft_model(base, TauConfig(layers=[0, 2]))
+    torch.testing.assert_close(model.generate_keypoints(z), before)
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert trainable and all("tau_" in n for n in trainable)
+    assert {n.split(".")[3] for n in trainable} == {"0", "2"}  # base_model.model.A.<l>...
+    assert model.tau_regularization().item() == 0
+
+
+def test_tau_changes_styles_and_regularization_is_l1(base):
+    model = get_peft_model(base, TauConfig(layers=[1], sparsity_weight=0.5))
+    _perturb(model)
+    layer = model.base_model.model.A[1]
+    assert isinstance(layer, TauLayer)
+    expected = 0.5 * (layer.tau_scale["default"].abs().sum() + layer.tau_shift["default"].abs().sum())
+    torch.testing.assert_close(model.tau_regularization(), expected)
+    w = torch.randn(3, 16)
+    plain = layer.get_base_layer()(w)
+    torch.testing.assert_close(layer(w), (1 + layer.tau_scale["default"]) * plain + layer.tau_shift["default"])
+
+
+def test_merge_unmerge_exact(base):
+    model = get_peft_model(base, TauConfig(layers=[0, 1, 5]))
+    _perturb(model)
+    z = torch.randn(5, 8)
+    adapted = model.generate_keypoints(z).detach()
+    with model.disable_adapter():
+        source = model.generate_keypoints(z).detach()
+    model.merge_adapter()
+    torch.testing.assert_close(model.generate_keypoints(z).detach(), adapted, atol=1e-5, rtol=1e-5)
+    model.unmerge_adapter()
+    with model.disable_adapter():
+        torch.testing.assert_close(model.generate_keypoints(z).detach(), source, atol=1e-5, rtol=1e-5)
+    merged = model.merge_and_unload()
+    assert isinstance(merged, FlexPoseGenerator) and isinstance(merged.A[0], torch.nn.Linear)
+    torch.testing.assert_close(merged.generate_keypoints(z).detach(), adapted, atol=1e-5, rtol=1e-5)
+
+
+def test_save_load_with_peft(base, tmp_path):
+    model = get_peft_model(base, TauConfig(layers=[0, 1]))
+    _perturb(model)
+    z = torch.randn(4, 8)
+    adapted = model.generate_keypoints(z).detach()
+    model.save_pretrained(tmp_path / "adapter", save_embedding_layers=False)
+    cfg = json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())
+    assert cfg["peft_type"] == "TAU" and cfg["base_model_name_or_path"] == str(tmp_path / "base")
+    assert (tmp_path / "adapter" / "adapter_model.safetensors").exists()
+    assert isinstance(PeftConfig.from_pretrained(tmp_path / "adapter"), TauConfig)
+    fresh = FlexPoseGenerator.from_pretrained(tmp_path / "base")
+    loaded = PeftModel.from_pretrained(fresh, tmp_path / "adapter")
+    torch.testing.assert_close(loaded.generate_keypoints(z), adapted)
+    assert loaded.sample(3, seed=0)["keypoints"].shape == (3, 16, 2)
+
+
+def test_several_named_adapters(base):
+    model = get_peft_model(base, TauConfig(layers=[0]), adapter_name="lsp")
+    model.add_adapter("coco", TauConfig(layers=[0, 1]))
+    _perturb(model)
+    z = torch.randn(4, 8)
+    model.set_adapter("lsp")
+    a = model.generate_keypoints(z).detach()
+    model.set_adapter("coco")
+    b = model.generate_keypoints(z).detach()
+    assert not torch.allclose(a, b)
+    assert set(model.peft_config) == {"lsp", "coco"}
+
+
+def test_lora_baseline_targets_the_same_layers(base):
+    model = get_peft_model(base, LoraConfig(r=2, target_modules=["A.0", "A.1"], init_lora_weights=True))
+    names = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert names and all("lora_" in n for n in names)
