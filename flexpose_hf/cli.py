@@ -95,6 +95,89 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def adapt_from_args(args: argparse.Namespace, accelerator=None) -> dict:
+    """Run ``flexpose adapt`` from parsed flags (shared with examples/adapt.py)."""
+    from .adaptation.methods import MethodOptions
+    from .adaptation.run import run_adaptation
+
+    options = MethodOptions(layers=[int(x) for x in args.layers.split(",")] if args.layers else None)
+    if args.sparsity_weight is not None:
+        options.sparsity_weight = args.sparsity_weight
+    return run_adaptation(
+        target=args.target, output_dir=args.output_dir, base=args.base, format=args.format, shots=args.shots,
+        seed=args.seed, method=args.method, steps=args.steps, overwrite=args.overwrite,
+        resume_from_checkpoint=args.resume_from_checkpoint, num_samples=args.num_samples,
+        push_to_hub=args.push_to_hub, hub_model_id=args.hub_model_id, options=options,
+        config_overrides={"pose_mixup": not args.no_mixup}, accelerator=accelerator,
+    )
+
+
+def _cmd_adapt(args: argparse.Namespace) -> int:
+    metrics = adapt_from_args(args)
+    print(json.dumps(metrics, indent=2))
+    print(f"wrote {args.output_dir}: adapter, README.md, samples.json, shots.json, grid.png, metrics.json")
+    return 0
+
+
+def _cmd_sample(args: argparse.Namespace) -> int:
+    from .codec import unit_to_canvas
+    from .io.export import write_coco
+    from .io.npz import write_npz
+    from .loading import _base_generator, load_generator, sample_poses
+
+    if args.num_samples < 1:
+        raise FlexPoseError(f"--num-samples must be >= 1, got {args.num_samples}")
+    output = Path(args.output)
+    if output.suffix.lower() not in (".json", ".npz"):
+        raise FlexPoseError(f"--output {output}: use a .json (COCO keypoints) or .npz file name")
+    model = load_generator(args.base, args.adapter)
+    skeleton = _base_generator(model).config.skeleton
+    unit = sample_poses(model, args.num_samples, seed=args.seed, truncation=args.truncation)
+    pixels = unit_to_canvas(unit, args.canvas + 1, margin=0.1)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if output.suffix.lower() == ".json":
+        write_coco(output, pixels, skeleton, args.canvas, args.canvas,
+                   description=f"{args.num_samples} poses from {args.base or 'mpii-body'}"
+                               + (f" + {args.adapter}" if args.adapter else "") + f", seed {args.seed}")
+    else:
+        write_npz(output, pixels, skeleton, canvas=np.asarray([args.canvas, args.canvas]))
+    if args.openpose_dir:
+        from .export_openpose import write_openpose_folder
+
+        write_openpose_folder(args.openpose_dir, pixels, skeleton, args.canvas, args.canvas)
+    if args.grid:
+        from .drawing import pose_grid
+
+        pose_grid(unit[:64], skeleton, ncols=8, cell=96).save(args.grid)
+    print(f"wrote {args.num_samples} {skeleton} poses on a {args.canvas}x{args.canvas} canvas to {output}")
+    return 0
+
+
+def add_adapt_arguments(p: argparse.ArgumentParser) -> None:
+    """The `flexpose adapt` flags (also taken by examples/adapt.py; underscore spellings work too)."""
+    _add(p, "--base", default=None, help="bundled name, local dir or Hub repo (default: mpii-body)")
+    _add(p, "--target", required=True, help="target pose annotations (any supported format)")
+    _add(p, "--format", default=None, help="format of --target (detected if omitted)")
+    _add(p, "--shots", type=int, default=None, help="use K target poses (seeded); default: all of them")
+    _add(p, "--seed", type=int, default=0)
+    _add(p, "--method", default="tau", choices=["tau", "lora", "lora_all", "freezed", "finetune", "adaptor"])
+    _add(p, "--steps", type=int, default=None, help="training steps (default 300)")
+    _add(p, "--layers", default=None, help="style layers for tau/lora, e.g. 0,1,2 (default: measured)")
+    _add(p, "--sparsity-weight", type=float, default=None, help="tau's L1 weight (0 turns it off)")
+    _add(p, "--no-mixup", action="store_true", help="switch pose-mixup off (ablation)")
+    _add(p, "--num-samples", type=int, default=200, help="samples written to samples.json")
+    _add(p, "--output-dir", required=True)
+    _add(p, "--overwrite", action="store_true", help="replace an existing output dir")
+    _add(p, "--resume-from-checkpoint", default=None, help="'latest' or a checkpoint folder")
+    _add(p, "--push-to-hub", action="store_true")
+    _add(p, "--hub-model-id", default=None)
+
+
+def _add(p: argparse.ArgumentParser, flag: str, *args, **kwargs) -> None:
+    names = [flag] + (["--" + flag[2:].replace("-", "_")] if "-" in flag[2:] else [])
+    p.add_argument(*names, *args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="flexpose", description="FlexPose pose generation and adaptation.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
@@ -111,6 +194,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num", type=int, default=64, help="at most this many poses")
     p.add_argument("--output-dir", required=True)
     p.set_defaults(func=_cmd_render)
+    p = sub.add_parser("adapt", help="adapt a source generator to a few target poses")
+    add_adapt_arguments(p)
+    p.set_defaults(func=_cmd_adapt)
+
+    p = sub.add_parser("sample", help="sample poses from a generator (optionally adapted)")
+    p.add_argument("--base", default=None, help="bundled name, local dir or Hub repo (default: mpii-body)")
+    p.add_argument("--adapter", default=None, help="adapter folder written by flexpose adapt")
+    p.add_argument("--num-samples", type=int, required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--truncation", type=float, default=1.0)
+    p.add_argument("--canvas", type=int, default=256, help="square canvas side in pixels for the output")
+    p.add_argument("--output", required=True, help=".json (COCO person keypoints) or .npz")
+    p.add_argument("--openpose-dir", default=None, help="also write OpenPose JSON + conditioning PNGs here")
+    p.add_argument("--grid", default=None, help="also write a pose-grid PNG here")
+    p.set_defaults(func=_cmd_sample)
+
     p = sub.add_parser("evaluate", help="compare generated poses with real reference poses")
     p.add_argument("--samples", required=True, help="generated poses (any supported format)")
     p.add_argument("--reference", required=True, help="real poses (any supported format)")

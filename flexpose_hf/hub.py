@@ -55,3 +55,57 @@ def render_card(template: str, **fields: object) -> ModelCard:
     path = CARD_DIR / f"{template}.md"
     text = Template(path.read_text(encoding="utf-8")).safe_substitute({k: str(v) for k, v in fields.items()})
     return ModelCard(text)
+
+
+def metrics_table(metrics: dict[str, float], keys: tuple[str, ...] | None = None) -> str:
+    keys = keys or tuple(k for k in ("nn1", "precision", "recall", "density", "coverage", "fd", "mmd",
+                                     "limb_asymmetry_ratio", "memorization", "memorization_chance")
+                         if k in metrics)
+    if not keys:
+        return "(no metrics recorded)"
+    return "| " + " | ".join(keys) + " |\n|" + "---|" * len(keys) + "\n| " + " | ".join(
+        f"{metrics[k]:.3f}" for k in keys) + " |"
+
+
+DATA_TERMS = {
+    "mpii16": "MPII Human Pose, Simplified BSD licence.",
+    "face68": "300-W / HELEN landmarks, research use only.",
+    "lsp14": "LSP / LSP-Extended, research use only.",
+    "coco17": "COCO annotations, CC BY 4.0.",
+    "openpose18": "Market-1501 keypoints, research use only.",
+}
+
+
+def write_generator_card(directory: str | os.PathLike, summary: dict, repo: str | None = None) -> ModelCard:
+    """Write ``README.md`` for a trained generator folder from its training summary."""
+    directory = Path(directory)
+    final = summary.get("final_metrics", {})
+    card = render_card(
+        "generator",
+        name=directory.name, repo=repo or directory.name, skeleton=summary["skeleton"],
+        num_joints=final.get("joints", "J"), data=Path(str(summary["data"])).name,
+        training_poses=summary["training_poses"], held_out_poses=summary["held_out_poses"],
+        flips="yes" if summary.get("flip_augmentation") else "no", steps=summary["steps"],
+        batch_size=summary["batch_size"], wall_minutes=summary.get("wall_minutes_total",
+                                                                   summary["wall_minutes_this_run"]),
+        hardware=summary.get("hardware", "2 CPU cores"), parameters=f"{summary['parameters']:,}",
+        command=summary["command"], samples_vs_held_out=int(final.get("num_samples", 2000)),
+        eval_joints=f"{final.get('joints', '?')} joints", metrics_table=metrics_table(final),
+        data_terms=DATA_TERMS.get(summary["skeleton"], "see the source dataset."),
+    )
+    card.save(directory / "README.md")
+    return card
+
+
+def push_folder(folder: str | os.PathLike, repo_id: str, commit_message: str, private: bool | None = None,
+                ignore_patterns: list[str] | None = None) -> str:
+    """Create ``repo_id`` if needed and upload ``folder`` (without training checkpoints) in one commit."""
+    from huggingface_hub import HfApi
+
+    api = HfApi()
+    api.create_repo(repo_id, private=private, exist_ok=True)
+    info = api.upload_folder(
+        folder_path=str(folder), repo_id=repo_id, commit_message=commit_message,
+        ignore_patterns=ignore_patterns or ["checkpoints/*", "logs/*", "train_source/*", ".*"],
+    )
+    return str(info)

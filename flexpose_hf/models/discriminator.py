@@ -5,8 +5,10 @@ fewer joints judges only the joints the target has."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from itertools import pairwise
 
 import torch
+from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
 from .layers import MinibatchStdDev
@@ -30,7 +32,7 @@ def _block(cin: int, cout: int) -> nn.Sequential:
                          nn.Conv2d(cout, cout, 3, padding=1, stride=2), nn.LeakyReLU(0.2))
 
 
-class PoseDiscriminator(nn.Module):
+class PoseDiscriminator(nn.Module, PyTorchModelHubMixin, library_name="flexpose_hf"):
     """``forward(images, coords, joint_mask=None) -> (image_logits, coord_logits)``.
 
     ``coords`` are N x J x 2 in unit pose coordinates; ``joint_mask`` (J bools) hides joints that the
@@ -41,8 +43,9 @@ class PoseDiscriminator(nn.Module):
         super().__init__()
         config = PoseDiscriminatorConfig(**config) if isinstance(config, dict) else config or PoseDiscriminatorConfig()
         self.config = config
+        self._hub_mixin_config = config
         chans = [config.in_channels, *config.channels]
-        self.blocks = nn.ModuleList(_block(a, b) for a, b in zip(chans[:-1], chans[1:]))
+        self.blocks = nn.ModuleList(_block(a, b) for a, b in pairwise(chans))
         final = config.resolution // 2 ** len(config.channels)
         self.stddev = MinibatchStdDev()
         self.image_head = nn.Sequential(
@@ -89,6 +92,30 @@ class PoseDiscriminator(nn.Module):
         return torch.cat([joint_mask, keep_limbs])[: self.config.in_channels]
 
     def forward(
-        self, images: torch.Tensor, coords: torch.Tensor, joint_mask: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.judge_images(images, joint_mask), self.judge_coords(coords, joint_mask)
+        self,
+        images: torch.Tensor | None = None,
+        coords: torch.Tensor | None = None,
+        joint_mask: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """``(image_logits, coord_logits)``; either input may be None to skip its critic."""
+        image_logits = self.judge_images(images, joint_mask) if images is not None else None
+        coord_logits = self.judge_coords(coords, joint_mask) if coords is not None else None
+        return image_logits, coord_logits
+
+
+def load_discriminator(directory: str) -> PoseDiscriminator:
+    """Load a discriminator saved beside a generator (``<generator>/discriminator``), strictly."""
+    import json
+    from pathlib import Path
+
+    from ..errors import CheckpointError
+    from .generator import load_strict
+
+    path = Path(directory)
+    try:
+        config = PoseDiscriminatorConfig(**json.loads((path / "config.json").read_text()))
+    except (OSError, json.JSONDecodeError, TypeError) as exc:
+        raise CheckpointError(f"{path}: no usable discriminator config ({exc})") from None
+    model = PoseDiscriminator(config)
+    load_strict(model, path / "model.safetensors")
+    return model

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass, field, fields
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +95,7 @@ class SynthesisNetwork(nn.Module):
         super().__init__()
         self.const = nn.Parameter(torch.randn(1, channels[0], 4, 4))
         convs = [ModulatedConv2d(channels[0], channels[0], 3)]
-        for prev, cur in zip(channels[:-1], channels[1:]):
+        for prev, cur in pairwise(channels):
             convs += [ModulatedConv2d(prev, cur, 3, upsample=True), ModulatedConv2d(cur, cur, 3)]
         self.convs = nn.ModuleList(convs)
         self.to_heatmaps = ModulatedConv2d(channels[-1], num_joints, 1, demodulate=False)
@@ -133,6 +134,7 @@ class FlexPoseGenerator(
         elif isinstance(config, dict):
             config = FlexPoseGeneratorConfig.from_dict(config)
         self.config = config
+        self._hub_mixin_config = config
         self.name_or_path = ""
         skeleton = get_skeleton(config.skeleton)
         self.codec = SkeletonImageCodec(skeleton, config.resolution, config.sigma, config.limb_channels)
@@ -172,9 +174,14 @@ class FlexPoseGenerator(
         """phi: styles -> N x C x R x R skeleton images."""
         return self.codec.encode(self.keypoints_from_styles(styles))
 
-    def forward(self, z: torch.Tensor, truncation: float = 1.0) -> torch.Tensor:
-        """z -> skeleton images."""
-        return self.synthesis(self.styles(self.mapping(z, truncation)))
+    def forward(self, z: torch.Tensor, truncation: float = 1.0, output: str = "images") -> torch.Tensor:
+        """z -> skeleton images (``output="images"``) or canvas keypoints (``output="keypoints"``)."""
+        keypoints = self.keypoints_from_styles(self.styles(self.mapping(z, truncation)))
+        if output == "keypoints":
+            return keypoints
+        if output != "images":
+            raise ValueError(f"output must be 'images' or 'keypoints', got {output!r}")
+        return self.codec.encode(keypoints)
 
     def generate_keypoints(self, z: torch.Tensor, truncation: float = 1.0) -> torch.Tensor:
         """z -> N x J x 2 canvas keypoints (what the skeleton images decode to, without drawing them)."""

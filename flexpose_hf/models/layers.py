@@ -54,7 +54,9 @@ def spatial_soft_argmax(logits: torch.Tensor) -> torch.Tensor:
 
 
 class MinibatchStdDev(nn.Module):
-    """Append the mean standard deviation over groups of the batch as one extra channel/feature."""
+    """Append the mean standard deviation within groups of consecutive samples as one extra
+    channel/feature. Groups are contiguous, so a batch made of [real; fake] halves (each a multiple
+    of the group size) never mixes the two."""
 
     def __init__(self, group_size: int = 4) -> None:
         super().__init__()
@@ -65,9 +67,7 @@ class MinibatchStdDev(nn.Module):
         g = min(self.group_size, n)
         while n % g:
             g -= 1
-        y = x.reshape(g, -1, *x.shape[1:])
-        std = torch.sqrt(y.var(dim=0, unbiased=False) + 1e-8)
-        std = std.reshape(std.shape[0], -1).mean(dim=1)  # one value per group
-        std = std.repeat(g)
-        shape = (n, 1, *x.shape[2:])
-        return torch.cat([x, std.view(-1, *([1] * (x.dim() - 1))).expand(shape)], dim=1)
+        y = x.reshape(n // g, g, -1)
+        std = torch.sqrt(y.var(dim=1, unbiased=False) + 1e-8).mean(dim=1)  # one value per group
+        std = std.repeat_interleave(g)
+        return torch.cat([x, std.view(-1, *([1] * (x.dim() - 1))).expand(n, 1, *x.shape[2:])], dim=1)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional, Union
 
 from peft.config import PeftConfig
 
@@ -29,15 +28,15 @@ class TauConfig(PeftConfig):
         init_identity: start at the identity map (recommended).
     """
 
-    target_modules: Optional[Union[list[str], str]] = field(
+    target_modules: list[str] | str | None = field(
         default=None, metadata={"help": "Style affine layers to adapt; default: A.<l> for l in `layers`."}
     )
-    layers: Optional[list[int]] = field(
+    layers: list[int] | None = field(
         default=None, metadata={"help": "Indices of the style layers tau adapts (default: the measured choice)."}
     )
     sparsity_weight: float = field(default=1e-2, metadata={"help": "L1 weight on tau's deviation from identity."})
     init_identity: bool = field(default=True, metadata={"help": "Initialize tau at the identity map."})
-    modules_to_save: Optional[list[str]] = field(default=None, metadata={"help": "Extra modules to train and save."})
+    modules_to_save: list[str] | None = field(default=None, metadata={"help": "Extra modules to train and save."})
 
     def __post_init__(self) -> None:
         super().__post_init__()

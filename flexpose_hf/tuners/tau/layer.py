@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from typing import Any, Optional
+from typing import Any
 
 import torch
 from peft.tuners.tuners_utils import BaseTunerLayer, check_adapters_to_merge
@@ -57,7 +57,7 @@ class Linear(nn.Module, TauLayer):
                 y = (1 + self.tau_scale[name]) * y + self.tau_shift[name]
         return y
 
-    def merge(self, safe_merge: bool = False, adapter_names: Optional[list[str]] = None) -> None:
+    def merge(self, safe_merge: bool = False, adapter_names: list[str] | None = None) -> None:
         """Fold tau into the affine layer: W <- (1 + scale) W, b <- (1 + scale) b + shift (exact)."""
         adapter_names = check_adapters_to_merge(self, adapter_names)
         base = self.get_base_layer()

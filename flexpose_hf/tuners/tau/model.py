@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from peft.tuners.tuners_utils import BaseTuner, BaseTunerLayer
 
@@ -21,7 +23,7 @@ class TauModel(BaseTuner):
 
     prefix: str = "tau_"
     tuner_layer_cls = TauLayer
-    target_module_mapping: dict[str, list[str]] = {}
+    target_module_mapping: ClassVar[dict[str, list[str]]] = {}
 
     @staticmethod
     def _create_new_module(config: TauConfig, adapter_name: str, target: torch.nn.Module, **kwargs) -> Linear:

@@ -1,0 +1,36 @@
+"""Adapt a FlexPose source generator to a few target poses (steps 2-3 of FlexPose).
+
+    accelerate launch examples/adapt.py --target poses.json --shots 10 --output_dir runs/my-adapter
+    accelerate launch --multi_gpu --num_processes 2 examples/adapt.py ...   # data-parallel, CPU (gloo) or GPUs
+
+Runs exactly what `flexpose adapt` runs (flexpose_hf.adaptation.run.run_adaptation), under an
+Accelerator: each process draws its own batches, gradients are averaged, and only the main
+process writes the adapter, card, samples, shots, grid and metrics.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+
+from accelerate import Accelerator, DistributedDataParallelKwargs
+
+from flexpose_hf.cli import adapt_from_args, add_adapt_arguments
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_adapt_arguments(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    accelerator = Accelerator(kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
+    metrics = adapt_from_args(args, accelerator)
+    if accelerator.is_main_process:
+        print(json.dumps(metrics, indent=2))
+    accelerator.end_training()
+    return metrics
+
+
+if __name__ == "__main__":
+    main()

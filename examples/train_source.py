@@ -1,0 +1,260 @@
+"""Train a FlexPose source generator on a large pose set (step 1 of FlexPose).
+
+    accelerate launch examples/train_source.py --data mpii_dataset.csv --output_dir runs/mpii-body
+    python examples/train_source.py --data mpii_dataset.csv --output_dir runs/mpii-body   # same thing
+
+Recipe (measured in BENCHMARKS.md): the StyleGAN2-style generator is trained with
+  * a reconstruction path: a pose encoder gives each real pose a Gaussian posterior over z, the
+    generator reconstructs the pose from a sample of it, and a KL term keeps those latents
+    distributed like the prior (coverage, fast);
+  * non-saturating adversarial losses from a coordinate critic every step and a skeleton-image
+    critic every ``--image_d_every`` steps, with lazy R1 (realism);
+  * horizontal-flip augmentation (mirror x, swap left/right joints);
+and an EMA copy of the generator is what gets evaluated and saved. Checkpoints are written every
+``--checkpointing_steps``; ``--resume_from_checkpoint latest`` continues a killed run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from accelerate import Accelerator, DistributedDataParallelKwargs
+from accelerate.utils import set_seed
+from tqdm.auto import tqdm
+
+from flexpose_hf import FlexPoseGenerator, FlexPoseGeneratorConfig, PoseDiscriminator, load_poses, pose_arrays
+from flexpose_hf.codec import canvas_to_unit, unit_to_canvas
+from flexpose_hf.drawing import pose_grid
+from flexpose_hf.hub import write_generator_card
+from flexpose_hf.io import skeleton_of
+from flexpose_hf.metrics import evaluate_poses
+from flexpose_hf.training.checkpointing import TrainState, resolve_resume, save_checkpoint
+from flexpose_hf.training.data import PoseSampler, to_unit_poses
+from flexpose_hf.training.encoder import PoseEncoder, kl_to_standard_normal
+from flexpose_hf.training.losses import d_logistic_loss, g_nonsaturating_loss, r1_penalty
+
+logger = logging.getLogger("train_source")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", required=True, help="source pose annotations (any format load_poses reads)")
+    p.add_argument("--format", default=None)
+    p.add_argument("--output_dir", required=True)
+    p.add_argument("--held_out", type=int, default=1000, help="complete poses kept out of training for metrics")
+    p.add_argument("--resolution", type=int, default=32)
+    p.add_argument("--channels", default="64,64,32", help="synthesis widths at 4x4, 8x8, 16x16, ...")
+    p.add_argument("--z_dim", type=int, default=32)
+    p.add_argument("--w_dim", type=int, default=64)
+    p.add_argument("--mapping_layers", type=int, default=4)
+    p.add_argument("--batch_size", type=int, default=128, help="per process")
+    p.add_argument("--max_steps", type=int, default=6000)
+    p.add_argument("--learning_rate", type=float, default=2e-3)
+    p.add_argument("--recon_sigma", type=float, default=0.02, help="reconstruction noise scale (pose units)")
+    p.add_argument("--adv_weight", type=float, default=0.1)
+    p.add_argument("--image_d_every", type=int, default=4, help="image critic every N steps (0: never)")
+    p.add_argument("--r1_gamma", type=float, default=1.0)
+    p.add_argument("--r1_every", type=int, default=16)
+    p.add_argument("--ema_decay", type=float, default=0.995)
+    p.add_argument("--no_flip", action="store_true", help="no horizontal-flip augmentation")
+    p.add_argument("--checkpointing_steps", type=int, default=500)
+    p.add_argument("--checkpoints_total_limit", type=int, default=2)
+    p.add_argument("--resume_from_checkpoint", default=None, help="'latest' or a checkpoint folder")
+    p.add_argument("--eval_steps", type=int, default=1000, help="metrics and a pose grid every N steps")
+    p.add_argument("--eval_samples", type=int, default=2000)
+    p.add_argument("--eval_joints", default=None, help="'limbs' or 'shared' (default: limbs for bodies)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--report_to", default="tensorboard", help="'tensorboard' (when installed) or 'none'")
+    p.add_argument("--push_to_hub", action="store_true")
+    p.add_argument("--hub_model_id", default=None)
+    return p.parse_args(argv)
+
+
+def split_source(keypoints: np.ndarray, held_out: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    complete = keypoints[~np.isnan(keypoints).any(axis=(1, 2))]
+    perm = np.random.default_rng(seed).permutation(len(complete))
+    held_out = min(held_out, len(complete) // 5)
+    return complete[perm[held_out:]], complete[perm[:held_out]]
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    out = Path(args.output_dir)
+    report_to = args.report_to if args.report_to != "none" else None
+    if report_to == "tensorboard":
+        try:
+            import tensorboard  # noqa: F401
+        except ImportError:
+            report_to = None
+    accelerator = Accelerator(
+        log_with=report_to, project_dir=str(out),
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
+    )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    set_seed(args.seed, device_specific=True)
+
+    dataset = load_poses(args.data, format=args.format)
+    skeleton = skeleton_of(dataset)
+    train_kp, held_kp = split_source(pose_arrays(dataset)[0], args.held_out, args.seed)
+    eval_joints = args.eval_joints or ("limbs" if skeleton != "face68" else "shared")
+    sampler = PoseSampler(to_unit_poses(train_kp), skeleton, flip=not args.no_flip,
+                          seed=args.seed + accelerator.process_index)
+    logger.info("%s: %d training poses (%s), %d held out", args.data, len(train_kp),
+                "with flips" if not args.no_flip else "no flips", len(held_kp))
+
+    config = FlexPoseGeneratorConfig(
+        skeleton=skeleton, resolution=args.resolution, z_dim=args.z_dim, w_dim=args.w_dim,
+        mapping_layers=args.mapping_layers, channels=[int(c) for c in args.channels.split(",")],
+    )
+    generator = FlexPoseGenerator(config)
+    encoder = PoseEncoder(generator.codec.num_joints, config.z_dim)
+    discriminator = PoseDiscriminator.for_generator(generator)
+    generator_ema = copy.deepcopy(generator).eval().requires_grad_(False)
+    opt_g = torch.optim.Adam([*generator.parameters(), *encoder.parameters()], lr=args.learning_rate,
+                             betas=(0.5, 0.99))
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=args.learning_rate, betas=(0.5, 0.99))
+    generator, encoder, discriminator, opt_g, opt_d = accelerator.prepare(
+        generator, encoder, discriminator, opt_g, opt_d)
+    state = TrainState(sampler.generator)
+    accelerator.register_for_checkpointing(state, generator_ema)
+
+    ckpt_dir = out / "checkpoints"
+    resume = resolve_resume(ckpt_dir, args.resume_from_checkpoint)
+    if resume is not None:
+        accelerator.load_state(str(resume))
+        logger.info("resumed from %s at step %d", resume, state.step)
+    if report_to:
+        accelerator.init_trackers("train_source", config=vars(args))
+
+    device = accelerator.device
+    resolution, margin = config.resolution, config.margin
+    codec = accelerator.unwrap_model(generator).codec
+    batch = args.batch_size
+    history: list[dict] = []
+    progress = tqdm(range(state.step, args.max_steps), initial=state.step, total=args.max_steps,
+                    disable=not accelerator.is_local_main_process, desc="train_source")
+    start = time.time()
+    for _ in progress:
+        step = state.step
+        real = sampler.sample(batch).to(device)
+        use_images = args.image_d_every > 0 and step % args.image_d_every == 0
+        do_r1 = args.r1_every > 0 and step % args.r1_every == 0
+
+        # Discriminator: one call on [real; fake] (its minibatch-stddev groups never mix them).
+        with torch.no_grad():
+            fake_kp = generator(torch.randn(batch, config.z_dim, device=device), output="keypoints")
+        fake_unit = canvas_to_unit(fake_kp, resolution, margin)
+        real_in = real.clone().requires_grad_(do_r1)
+        coords = torch.cat([real_in, fake_unit])
+        images = None
+        if use_images:
+            real_img = codec.encode(unit_to_canvas(real, resolution, margin)).requires_grad_(do_r1)
+            images = torch.cat([real_img, codec.encode(fake_kp)])
+        img_logits, coord_logits = discriminator(images, coords)
+        loss_d = d_logistic_loss(coord_logits[:batch], coord_logits[batch:])
+        r1_inputs, r1_logits = [real_in], coord_logits[:batch]
+        if use_images:
+            loss_d = loss_d + d_logistic_loss(img_logits[:batch], img_logits[batch:])
+            r1_inputs.append(real_img)
+            r1_logits = r1_logits + img_logits[:batch]
+        if do_r1:
+            loss_d = loss_d + 0.5 * args.r1_gamma * args.r1_every * r1_penalty(r1_logits, r1_inputs)
+        opt_d.zero_grad(set_to_none=True)
+        accelerator.backward(loss_d)
+        opt_d.step()
+
+        # Generator + encoder: reconstruct the real poses, fool the critics with prior samples.
+        mean, logvar = encoder(real)
+        z_post = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar)
+        z_prior = torch.randn(batch, config.z_dim, device=device)
+        out_kp = generator(torch.cat([z_post, z_prior]), output="keypoints")
+        out_unit = canvas_to_unit(out_kp, resolution, margin)
+        recon = (out_unit[:batch] - real).pow(2).sum((1, 2)).mean() / (2 * args.recon_sigma**2)
+        kl = kl_to_standard_normal(mean, logvar)
+        fake_images = codec.encode(out_kp[batch:]) if use_images else None
+        img_logits, coord_logits = discriminator(fake_images, out_unit[batch:])
+        adv = g_nonsaturating_loss(coord_logits)
+        if use_images:
+            adv = adv + g_nonsaturating_loss(img_logits)
+        loss_g = (recon + kl) / (2 * codec.num_joints) + args.adv_weight * adv
+        opt_g.zero_grad(set_to_none=True)
+        accelerator.backward(loss_g)
+        opt_g.step()
+
+        # EMA of the generator (with a warm-up so early averages do not lag far behind).
+        decay = min(args.ema_decay, (1 + step) / (10 + step))
+        with torch.no_grad():
+            live = accelerator.unwrap_model(generator)
+            for p_ema, p in zip(generator_ema.parameters(), live.parameters()):
+                p_ema.lerp_(p, 1 - decay)
+            generator_ema.w_avg.lerp_(live.f(torch.randn(256, config.z_dim, device=device)).mean(0), 1 - decay)
+        state.step = step + 1
+
+        logs = {"loss_d": loss_d.item(), "recon_mse": (recon * 2 * args.recon_sigma**2).item() / codec.num_joints,
+                "kl": kl.item(), "adv": adv.item()}
+        progress.set_postfix(recon=f"{logs['recon_mse']:.4f}", kl=f"{logs['kl']:.1f}")
+        if report_to:
+            accelerator.log(logs, step=state.step)
+        if state.step % args.checkpointing_steps == 0 or state.step == args.max_steps:
+            save_checkpoint(accelerator, ckpt_dir, state.step, args.checkpoints_total_limit)
+        if accelerator.is_main_process and (state.step % args.eval_steps == 0 or state.step == args.max_steps):
+            metrics = evaluate_ema(generator_ema, held_kp, skeleton, eval_joints, args.eval_samples, out, state.step)
+            metrics.update(step=state.step, minutes=(time.time() - start) / 60)
+            history.append(metrics)
+            logger.info("step %d: %s", state.step, {k: round(v, 3) for k, v in metrics.items()
+                                                    if isinstance(v, float)})
+            if report_to:
+                accelerator.log({f"eval/{k}": v for k, v in metrics.items() if isinstance(v, float)}, step=state.step)
+
+    accelerator.wait_for_everyone()
+    summary: dict = {}
+    if accelerator.is_main_process:
+        summary = finish(args, generator_ema, accelerator.unwrap_model(discriminator), history, skeleton,
+                         len(train_kp), len(held_kp), time.time() - start)
+    accelerator.end_training()
+    return summary
+
+
+@torch.no_grad()
+def evaluate_ema(generator: FlexPoseGenerator, held_kp: np.ndarray, skeleton: str, joints: str, n: int,
+                 out: Path, step: int) -> dict:
+    samples = generator.sample(n, seed=1234)["keypoints"]
+    metrics = evaluate_poses(samples, skeleton, held_kp, skeleton, joints=joints)
+    (out / "samples").mkdir(parents=True, exist_ok=True)
+    pose_grid(samples[:32], skeleton, ncols=8, cell=96).save(out / "samples" / f"step-{step:06d}.png")
+    return metrics
+
+
+def finish(args: argparse.Namespace, generator: FlexPoseGenerator, discriminator: PoseDiscriminator,
+           history: list[dict], skeleton: str, num_train: int, num_held: int, seconds: float) -> dict:
+    out = Path(args.output_dir)
+    generator.save_pretrained(out)
+    discriminator.save_pretrained(out / "discriminator")
+    final = history[-1] if history else {}
+    summary = {
+        "data": str(args.data), "skeleton": skeleton, "training_poses": num_train, "held_out_poses": num_held,
+        "flip_augmentation": not args.no_flip, "steps": args.max_steps, "batch_size": args.batch_size,
+        "wall_minutes_this_run": round(seconds / 60, 2),
+        "parameters": sum(p.numel() for p in generator.parameters()),
+        "final_metrics": {k: v for k, v in final.items() if isinstance(v, (int, float))},
+        "history": history,
+        "command": "accelerate launch examples/train_source.py " + " ".join(
+            f"--{k} {v}" for k, v in vars(args).items() if v not in (None, False) and k != "push_to_hub"),
+    }
+    (out / "training_summary.json").write_text(json.dumps(summary, indent=2, default=float))
+    write_generator_card(out, summary)
+    if args.push_to_hub:
+        repo = args.hub_model_id or out.name
+        generator.push_to_hub(repo, commit_message=f"FlexPose {skeleton} source generator")
+    return summary
+
+
+if __name__ == "__main__":
+    main()

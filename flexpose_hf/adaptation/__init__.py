@@ -1,0 +1,8 @@
+"""Pose distribution adaptation: methods (tau, baselines), pose-mixup, and the shared loop."""
+
+from .methods import METHODS, AdaptedModel, MethodOptions, WAdaptedGenerator, prepare_method
+from .mixup import kinematic_tree, mix_poses
+from .trainer import AdaptConfig, AdaptResult, adapt
+
+__all__ = ["METHODS", "AdaptConfig", "AdaptResult", "AdaptedModel", "MethodOptions", "WAdaptedGenerator", "adapt",
+           "kinematic_tree", "mix_poses", "prepare_method"]

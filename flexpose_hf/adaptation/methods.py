@@ -1,0 +1,139 @@
+"""Adaptation methods behind one small registry: each wraps a source generator into a model to train.
+
+Every method returns an ``AdaptedModel``: the module to call (``model(z, output="keypoints")``),
+its trainable generator parameters, a regularizer, the discriminator layers to keep frozen, and
+how to save it. The training loop (``trainer.py``) is shared, so methods differ only here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from peft import LoraConfig, get_peft_model
+from safetensors.torch import save_file
+from torch import nn
+
+from ..errors import FlexPoseError
+from ..models import FlexPoseGenerator, PoseDiscriminator
+from ..tuners.tau import DEFAULT_TAU_LAYERS, TauConfig
+
+
+@dataclass
+class MethodOptions:
+    layers: list[int] | None = None  # style layers for tau / lora (default: the measured tau layers)
+    sparsity_weight: float = 1e-2  # tau's Linear & Sparse regularizer (0 = off)
+    lora_rank: int = 4
+    freeze_d_blocks: int = 2  # FreezeD: lower image-critic blocks kept frozen
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class AdaptedModel:
+    method: str
+    model: nn.Module
+    trainable: list[nn.Parameter]
+    regularization: Callable[[], torch.Tensor]
+    save: Callable[[Path], None]
+    frozen_discriminator: list[nn.Parameter] = field(default_factory=list)
+    kind: str = "adapter"  # "adapter" (small file beside the base) or "full" (complete generator weights)
+
+    @property
+    def num_trainable(self) -> int:
+        return sum(p.numel() for p in self.trainable)
+
+
+def _zero() -> torch.Tensor:
+    return torch.zeros(())
+
+
+def _peft_save(model: nn.Module) -> Callable[[Path], None]:
+    return lambda path: model.save_pretrained(str(path), save_embedding_layers=False)
+
+
+def _tau(base: FlexPoseGenerator, disc: PoseDiscriminator, opts: MethodOptions) -> AdaptedModel:
+    config = TauConfig(layers=list(opts.layers or DEFAULT_TAU_LAYERS), sparsity_weight=opts.sparsity_weight)
+    model = get_peft_model(base, config)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    return AdaptedModel("tau", model, trainable, model.tau_regularization, _peft_save(model))
+
+
+def _lora(base: FlexPoseGenerator, disc: PoseDiscriminator, opts: MethodOptions, all_linear: bool) -> AdaptedModel:
+    if all_linear:
+        targets = sorted(n for n, m in base.named_modules() if isinstance(m, nn.Linear))
+    else:
+        targets = [f"A.{i}" for i in (opts.layers or DEFAULT_TAU_LAYERS)]
+    config = LoraConfig(r=opts.lora_rank, lora_alpha=opts.lora_rank, target_modules=targets, lora_dropout=0.0)
+    model = get_peft_model(base, config)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    name = "lora_all" if all_linear else "lora"
+    return AdaptedModel(name, model, trainable, _zero, _peft_save(model))
+
+
+def _finetune(base: FlexPoseGenerator, disc: PoseDiscriminator, opts: MethodOptions,
+              freeze_d: bool = False) -> AdaptedModel:
+    base.requires_grad_(True)
+    frozen = []
+    if freeze_d:
+        for block in list(disc.blocks)[: opts.freeze_d_blocks]:
+            frozen += list(block.parameters())
+        frozen += list(disc.coord_net[0].parameters())
+    return AdaptedModel("freezed" if freeze_d else "finetune", base, list(base.parameters()), _zero,
+                        lambda path: base.save_pretrained(path), frozen, kind="full")
+
+
+class WAdaptedGenerator(nn.Module):
+    """AdaGAN/GenDA-style adaptor: a trainable per-channel affine on w, source weights frozen."""
+
+    ADAPTOR_FILE = "adaptor_model.safetensors"
+    CONFIG_FILE = "adaptor_config.json"
+
+    def __init__(self, base: FlexPoseGenerator) -> None:
+        super().__init__()
+        self.base = base.requires_grad_(False)
+        self.w_scale = nn.Parameter(torch.zeros(base.config.w_dim))
+        self.w_shift = nn.Parameter(torch.zeros(base.config.w_dim))
+
+    def forward(self, z: torch.Tensor, truncation: float = 1.0, output: str = "images") -> torch.Tensor:
+        w = (1 + self.w_scale) * self.base.mapping(z, truncation) + self.w_shift
+        keypoints = self.base.keypoints_from_styles(self.base.styles(w))
+        return keypoints if output == "keypoints" else self.base.codec.encode(keypoints)
+
+    def generate_keypoints(self, z: torch.Tensor, truncation: float = 1.0) -> torch.Tensor:
+        return self(z, truncation, output="keypoints")
+
+    def save_pretrained(self, path: str | Path) -> None:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        save_file({"w_scale": self.w_scale.detach().contiguous(), "w_shift": self.w_shift.detach().contiguous()},
+                  str(path / self.ADAPTOR_FILE))
+        (path / self.CONFIG_FILE).write_text(json.dumps(
+            {"adaptor_type": "w_affine", "w_dim": self.base.config.w_dim,
+             "base_model_name_or_path": self.base.name_or_path}, indent=2))
+
+
+def _adaptor(base: FlexPoseGenerator, disc: PoseDiscriminator, opts: MethodOptions) -> AdaptedModel:
+    model = WAdaptedGenerator(base)
+    return AdaptedModel("adaptor", model, [model.w_scale, model.w_shift], _zero, model.save_pretrained)
+
+
+METHODS: dict[str, Callable[[FlexPoseGenerator, PoseDiscriminator, MethodOptions], AdaptedModel]] = {
+    "tau": _tau,
+    "lora": lambda b, d, o: _lora(b, d, o, all_linear=False),
+    "lora_all": lambda b, d, o: _lora(b, d, o, all_linear=True),
+    "finetune": _finetune,
+    "freezed": lambda b, d, o: _finetune(b, d, o, freeze_d=True),
+    "adaptor": _adaptor,
+}
+
+
+def prepare_method(name: str, base: FlexPoseGenerator, disc: PoseDiscriminator,
+                   opts: MethodOptions | None = None) -> AdaptedModel:
+    """Wrap ``base`` for adaptation with method ``name`` (see ``METHODS``)."""
+    if name not in METHODS:
+        raise FlexPoseError(f"unknown method {name!r}; one of {', '.join(METHODS)}")
+    base.requires_grad_(False)
+    return METHODS[name](base, disc, opts or MethodOptions())

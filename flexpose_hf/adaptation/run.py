@@ -1,0 +1,211 @@
+"""One adaptation job end to end, as ``flexpose adapt`` and ``examples/adapt.py`` run it.
+
+Load the base generator and its discriminator, read the target poses in their own format and
+convert them to the base skeleton by joint name, pick the shots (seeded), adapt, then write the
+adapter (or full weights) in Hub layout with a model card, the shots, a comparison grid, samples
+as COCO JSON and a short metrics JSON. Outputs are staged and moved in only when complete.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..codec import unit_to_canvas
+from ..drawing import pose_grid
+from ..errors import CheckpointError, FlexPoseError
+from ..hub import DEFAULT_BASE, metrics_table, render_card
+from ..io import load_poses, pose_arrays, skeleton_of
+from ..io.export import write_coco
+from ..loading import sample_poses, write_base_fingerprint
+from ..metrics import evaluate_poses
+from ..models import FlexPoseGenerator
+from ..models.discriminator import load_discriminator
+from ..skeletons import convert_keypoints, get_skeleton, shared_joints
+from ..training.data import to_unit_poses
+from ..utils import atomic_write_text
+from .methods import MethodOptions
+from .trainer import AdaptConfig, adapt
+
+logger = logging.getLogger(__name__)
+
+SAMPLE_CANVAS = 256  # pixels of the COCO canvas that samples are written on
+
+
+def check_output_dir(output_dir: Path, overwrite: bool, resuming: bool) -> None:
+    if output_dir.exists() and not output_dir.is_dir():
+        raise FlexPoseError(f"--output-dir {output_dir} is a file")
+    if output_dir.is_dir() and any(output_dir.iterdir()) and not (overwrite or resuming):
+        raise FlexPoseError(f"--output-dir {output_dir} exists and is not empty; pass --overwrite to replace it")
+    parent = output_dir if output_dir.is_dir() else output_dir.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError as exc:
+        raise FlexPoseError(f"--output-dir {output_dir} is not writable ({exc.strerror})") from None
+
+
+def select_shots(target: str, base_skeleton: str, fmt: str | None, shots: int | None, seed: int):
+    """Target poses on the base skeleton: ``(shots_kp, held_out_kp, target_skeleton, shot_rows, dataset)``.
+
+    Usable poses are those with every joint the target skeleton can give the base (by name or
+    derivation); with ``shots`` a seeded subset of them, the rest held out for metrics.
+    """
+    dataset = load_poses(target, format=fmt)
+    tskel = skeleton_of(dataset)
+    kp, vis = pose_arrays(dataset)
+    converted, _ = convert_keypoints(kp, vis, tskel, base_skeleton)
+    probe, _ = convert_keypoints(np.zeros((1, get_skeleton(tskel).num_joints, 2)), None, tskel, base_skeleton)
+    available = ~np.isnan(probe[0]).any(-1)
+    if available.sum() < 6:
+        raise FlexPoseError(
+            f"{target}: skeleton {tskel!r} shares only {int(available.sum())} joints with the base skeleton "
+            f"{base_skeleton!r} ({', '.join(shared_joints(tskel, base_skeleton)) or 'none'}); need 6")
+    usable = np.flatnonzero(~np.isnan(converted[:, available]).any(axis=(1, 2)))
+    if len(usable) == 0:
+        raise FlexPoseError(f"{target}: no pose has all of the {int(available.sum())} joints shared with the base")
+    if shots is not None:
+        if shots < 1:
+            raise FlexPoseError(f"--shots must be >= 1, got {shots}")
+        if shots > len(usable):
+            raise FlexPoseError(f"{target}: asked for {shots} shots but only {len(usable)} usable poses")
+        chosen = np.sort(np.random.default_rng(seed).choice(usable, size=shots, replace=False))
+    else:
+        chosen = usable
+    held = np.setdiff1d(usable, chosen)
+    return converted[chosen], converted[held], tskel, chosen, dataset
+
+
+def run_adaptation(
+    target: str,
+    output_dir: str,
+    base: str | None = None,
+    format: str | None = None,
+    shots: int | None = None,
+    seed: int = 0,
+    method: str = "tau",
+    steps: int | None = None,
+    overwrite: bool = False,
+    resume_from_checkpoint: str | None = None,
+    num_samples: int = 200,
+    push_to_hub: bool = False,
+    hub_model_id: str | None = None,
+    options: MethodOptions | None = None,
+    config_overrides: dict | None = None,
+    accelerator=None,
+    progress: bool = True,
+) -> dict:
+    out = Path(output_dir)
+    check_output_dir(out, overwrite, resuming=resume_from_checkpoint is not None)
+    base_name = base or DEFAULT_BASE
+    generator = FlexPoseGenerator.from_pretrained(base_name)
+    disc_dir = Path(generator_dir(base_name)) / "discriminator"
+    if not (disc_dir / "config.json").exists():
+        raise CheckpointError(f"{base_name}: no discriminator/ folder beside the generator; adaptation needs it")
+    discriminator = load_discriminator(str(disc_dir))
+    skeleton = generator.config.skeleton
+    shot_kp, held_kp, tskel, chosen, dataset = select_shots(target, skeleton, format, shots, seed)
+    unit_shots = to_unit_poses(shot_kp)
+
+    config = AdaptConfig(method=method, seed=seed, options=options or MethodOptions(), **(config_overrides or {}))
+    if steps is not None:
+        config.steps = steps
+    if overwrite and out.is_dir() and resume_from_checkpoint is None:
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    is_main = accelerator is None or accelerator.is_main_process
+    result = adapt(generator, discriminator, unit_shots, config, checkpoint_dir=out / "checkpoints",
+                   resume_from_checkpoint=resume_from_checkpoint, accelerator=accelerator, progress=progress)
+    if not is_main:
+        return {}
+    adapted = result.adapted
+    adapted.model.eval()
+    with torch.no_grad():
+        samples = sample_poses(adapted.model, max(num_samples, 1), seed=seed)
+        source = FlexPoseGenerator.from_pretrained(base_name).eval()
+        source_samples = sample_poses(source, 8, seed=seed)
+
+    metrics: dict = {"method": method, "num_shots": len(unit_shots), "steps": config.steps,
+                     "adapt_seconds": round(result.seconds, 2), "trainable_parameters": adapted.num_trainable,
+                     "generator_parameters": sum(p.numel() for p in source.parameters()),
+                     "joints_judged": [j for j, m in zip(get_skeleton(skeleton).joints, result.joint_mask) if m]}
+    if len(held_kp) > 5:
+        eval_samples = sample_poses(adapted.model, 2000, seed=seed + 1)
+        judged = tuple(metrics["joints_judged"])
+        adapted_m = evaluate_poses(eval_samples, skeleton, held_kp, skeleton, shots=shot_kp, shots_skeleton=skeleton,
+                                   joints=judged)
+        source_m = evaluate_poses(sample_poses(source, 2000, seed=seed + 1), skeleton, held_kp, skeleton,
+                                  joints=judged)
+        metrics["held_out_poses"] = len(held_kp)
+        metrics["adapted"] = {k: adapted_m[k] for k in ("nn1", "precision", "recall", "density", "coverage", "fd",
+                                                       "mmd", "memorization", "memorization_chance") if k in adapted_m}
+        metrics["source"] = {k: source_m[k] for k in ("nn1", "precision", "recall", "density", "coverage", "fd",
+                                                     "mmd")}
+
+    staging = Path(tempfile.mkdtemp(dir=out, prefix=".staging-"))
+    try:
+        adapted.save(staging)
+        write_base_fingerprint(staging, source)
+        (staging / "adapt_config.json").write_text(json.dumps(
+            {"target": str(target), "target_skeleton": tskel, "base": base_name, **asdict(config)}, indent=2,
+            default=str))
+        canvas_scale = SAMPLE_CANVAS
+        to_px = lambda u: unit_to_canvas(u, canvas_scale + 1, margin=0.1)
+        write_coco(staging / "samples.json", to_px(samples), skeleton, canvas_scale, canvas_scale,
+                   description=f"{len(samples)} poses sampled from {base_name} adapted with {method}")
+        shot_rows = dataset.select(chosen.tolist())
+        write_coco(staging / "shots.json", pose_arrays(shot_rows)[0], tskel, 0, 0,
+                   image_names=[f"{r['image']} ({Path(r['source_file']).name} #{r['record_index']})"
+                                for r in shot_rows],
+                   description=f"the {len(chosen)} target poses used (original coordinates)")
+        k = min(8, len(unit_shots))
+        pose_grid([source_samples[:8], samples[:8], unit_shots[:k]], skeleton, cell=112,
+                  row_labels=["source", method, "target"]).save(staging / "grid.png")
+        atomic_write_text(staging / "metrics.json", json.dumps(metrics, indent=2))
+        note = ("Against the target poses not used as shots, 2,000 samples each (flexpose_hf.metrics):"
+                if "adapted" in metrics else "No held-out target poses were available for metrics.")
+        table = ""
+        if "adapted" in metrics:
+            table = ("adapted:\n\n" + metrics_table(metrics["adapted"]) + "\n\nsource (unadapted):\n\n"
+                     + metrics_table(metrics["source"]))
+        repo = hub_model_id or out.name
+        card = render_card(
+            "adapter", name=out.name, repo=repo, base_model=base_name, method=method, num_shots=len(unit_shots),
+            target=Path(str(target)).name, target_skeleton=tskel, seed=seed,
+            joints=", ".join(metrics["joints_judged"]), steps=config.steps,
+            trainable_parameters=adapted.num_trainable, wall_seconds=metrics["adapt_seconds"],
+            command=f"flexpose adapt --base {base_name} --target {target} --method {method} --steps {config.steps}"
+                    + (f" --shots {shots}" if shots else "") + f" --seed {seed}",
+            metrics_note=note, metrics_table=table)
+        card.save(staging / "README.md")
+        for item in staging.iterdir():
+            os.replace(item, out / item.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    shutil.rmtree(out / "checkpoints", ignore_errors=True)
+    if push_to_hub:
+        from ..hub import push_folder
+
+        push_folder(out, hub_model_id or out.name, f"FlexPose {method} adapter")
+    return metrics
+
+
+def generator_dir(name_or_path: str) -> str:
+    """Local folder of a base generator (bundled name, local dir, or HF cache snapshot)."""
+    from ..hub import resolve_pretrained
+
+    resolved = resolve_pretrained(name_or_path)
+    if os.path.isdir(resolved):
+        return resolved
+    from huggingface_hub import snapshot_download
+
+    return snapshot_download(resolved)

@@ -1,0 +1,212 @@
+"""The adaptation loop shared by every method, ``flexpose adapt`` and ``examples/adapt.py``.
+
+The source discriminator is fine-tuned to tell the target poses (the shots, their mirror images
+and, with pose-mixup, mixtures of pairs of them) from generated ones, judging only the joints the
+target has; the generator side trains only what the method exposes, plus the method's regularizer
+(tau's Linear & Sparse penalty).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from accelerate import Accelerator, DistributedDataParallelKwargs
+from tqdm.auto import tqdm
+
+from ..codec import canvas_to_unit, unit_to_canvas
+from ..errors import FlexPoseError
+from ..models import FlexPoseGenerator, PoseDiscriminator
+from ..training.checkpointing import TrainState, resolve_resume, save_checkpoint
+from ..training.data import flip_poses
+from ..training.losses import d_logistic_loss, g_nonsaturating_loss, r1_penalty
+from .methods import AdaptedModel, MethodOptions, prepare_method
+from .mixup import mix_poses
+
+logger = logging.getLogger(__name__)
+
+MIN_SHARED_JOINTS = 6
+
+
+@dataclass
+class AdaptConfig:
+    """Hyper-parameters of one adaptation run (defaults: 10 shots in well under a minute on 2 CPU cores)."""
+
+    method: str = "tau"
+    steps: int = 300
+    batch_size: int = 32
+    lr_generator: float | None = None  # default per method (see DEFAULT_LR)
+    lr_discriminator: float = 1e-3
+    pose_mixup: bool = True
+    mixup_share: float = 0.5  # share of each real batch made of mixed poses
+    flip: bool = True
+    image_d_every: int = 2
+    r1_gamma: float = 1.0
+    r1_every: int = 8
+    seed: int = 0
+    checkpointing_steps: int = 100
+    options: MethodOptions = field(default_factory=MethodOptions)
+
+    def learning_rate(self) -> float:
+        return self.lr_generator if self.lr_generator is not None else DEFAULT_LR.get(self.method, 2e-3)
+
+
+DEFAULT_LR = {"tau": 1e-2, "adaptor": 1e-2, "lora": 2e-3, "lora_all": 2e-3, "finetune": 2e-4, "freezed": 2e-4}
+
+
+@dataclass
+class AdaptResult:
+    adapted: AdaptedModel
+    joint_mask: np.ndarray
+    steps: int
+    seconds: float
+    history: list[dict]
+
+
+def target_joint_mask(unit_shots: np.ndarray, skeleton_joints: tuple[str, ...]) -> np.ndarray:
+    """Joints present in every shot; too few shared joints is an error."""
+    mask = ~np.isnan(unit_shots).any(-1).any(0)
+    if mask.sum() < MIN_SHARED_JOINTS:
+        raise FlexPoseError(
+            f"the target poses share only {int(mask.sum())} joints with the base skeleton "
+            f"({', '.join(j for j, m in zip(skeleton_joints, mask) if m) or 'none'}); need {MIN_SHARED_JOINTS}"
+        )
+    return mask
+
+
+def adapt(
+    base: FlexPoseGenerator,
+    discriminator: PoseDiscriminator,
+    unit_shots: np.ndarray,
+    config: AdaptConfig,
+    checkpoint_dir: str | Path | None = None,
+    resume_from_checkpoint: str | None = None,
+    accelerator: Accelerator | None = None,
+    progress: bool = True,
+) -> AdaptResult:
+    """Adapt ``base`` to the target poses ``unit_shots`` (K x J x 2 unit coordinates on the base
+    skeleton; NaN where the target lacks a joint) with ``config.method``."""
+    if config.steps < 1:
+        raise FlexPoseError(f"steps must be >= 1, got {config.steps}")
+    if len(unit_shots) < 1:
+        raise FlexPoseError("no usable target pose (need at least one with the shared joints)")
+    accelerator = accelerator or Accelerator(
+        cpu=not torch.cuda.is_available(),
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
+    )
+    torch.manual_seed(config.seed)
+    skeleton = base.codec.skeleton
+    mask_np = target_joint_mask(unit_shots, skeleton.joints)
+    shots_full = renormalize_np(unit_shots, mask_np)
+    shots_full[:, ~mask_np] = 0.0
+    pool = np.concatenate([shots_full, flip_poses(shots_full, skeleton.name)]) if config.flip else shots_full
+    if config.flip and not (mask_np == mask_np[skeleton.flip_permutation()]).all():
+        pool = shots_full  # a one-sided joint set does not mirror onto itself
+
+    adapted = prepare_method(config.method, base, discriminator, config.options)
+    frozen = {id(p) for p in adapted.frozen_discriminator}
+    d_params = [p for p in discriminator.parameters() if id(p) not in frozen]
+    for p in adapted.frozen_discriminator:
+        p.requires_grad_(False)
+    opt_g = torch.optim.Adam(adapted.trainable, lr=config.learning_rate(), betas=(0.5, 0.99))
+    opt_d = torch.optim.Adam(d_params, lr=config.lr_discriminator, betas=(0.5, 0.99))
+    model, disc, opt_g, opt_d = accelerator.prepare(adapted.model, discriminator, opt_g, opt_d)
+    state = TrainState()
+    accelerator.register_for_checkpointing(state)
+    if checkpoint_dir is not None:
+        resume = resolve_resume(checkpoint_dir, resume_from_checkpoint)
+        if resume is not None:
+            accelerator.load_state(str(resume))
+            logger.info("resumed from %s at step %d", resume, state.step)
+
+    device = accelerator.device
+    mask = torch.from_numpy(mask_np).to(device)
+    res, margin, z_dim = base.config.resolution, base.config.margin, base.config.z_dim
+    codec = base.codec
+    batch = config.batch_size
+    n_mix = round(batch * config.mixup_share) if config.pose_mixup and len(unit_shots) > 1 else 0
+    history: list[dict] = []
+    start = time.time()
+    bar = tqdm(range(state.step, config.steps), initial=state.step, total=config.steps,
+               disable=not (progress and accelerator.is_local_main_process), desc=f"adapt ({config.method})")
+    for _ in bar:
+        step = state.step
+        # Per-step seeded draws so a resumed run continues exactly as an uninterrupted one.
+        step_rng = np.random.default_rng([config.seed, accelerator.process_index, step])
+        gen = torch.Generator().manual_seed(int(step_rng.integers(2**31)))
+        real_np = pool[step_rng.integers(len(pool), size=batch - n_mix)]
+        if n_mix:
+            real_np = np.concatenate([real_np, mix_target_poses(pool, mask_np, skeleton.name, n_mix, step_rng)])
+        real = torch.from_numpy(real_np.astype(np.float32)).to(device)
+        use_images = config.image_d_every > 0 and step % config.image_d_every == 0
+        do_r1 = config.r1_every > 0 and step % config.r1_every == 0
+
+        with torch.no_grad():
+            fake_kp = model(torch.randn(batch, z_dim, generator=gen).to(device), output="keypoints")
+        real_in = real.clone().requires_grad_(do_r1)
+        fake_unit = renormalize(canvas_to_unit(fake_kp, res, margin), mask)
+        images = None
+        if use_images:
+            real_img = codec.encode(unit_to_canvas(real, res, margin)).requires_grad_(do_r1)
+            images = torch.cat([real_img, codec.encode(unit_to_canvas(fake_unit, res, margin))])
+        img_logits, coord_logits = disc(images, torch.cat([real_in, fake_unit]), mask)
+        loss_d = d_logistic_loss(coord_logits[:batch], coord_logits[batch:])
+        r1_inputs, r1_logits = [real_in], coord_logits[:batch]
+        if use_images:
+            loss_d = loss_d + d_logistic_loss(img_logits[:batch], img_logits[batch:])
+            r1_inputs.append(real_img)
+            r1_logits = r1_logits + img_logits[:batch]
+        if do_r1:
+            loss_d = loss_d + 0.5 * config.r1_gamma * config.r1_every * r1_penalty(r1_logits, r1_inputs)
+        opt_d.zero_grad(set_to_none=True)
+        accelerator.backward(loss_d)
+        opt_d.step()
+
+        z = torch.randn(batch, z_dim, generator=gen).to(device)
+        fake_unit = renormalize(canvas_to_unit(model(z, output="keypoints"), res, margin), mask)
+        fake_images = codec.encode(unit_to_canvas(fake_unit, res, margin)) if use_images else None
+        img_logits, coord_logits = disc(fake_images, fake_unit, mask)
+        adv = g_nonsaturating_loss(coord_logits)
+        if use_images:
+            adv = adv + g_nonsaturating_loss(img_logits)
+        reg = adapted.regularization()
+        loss_g = adv + reg.to(adv.device)
+        opt_g.zero_grad(set_to_none=True)
+        accelerator.backward(loss_g)
+        opt_g.step()
+        state.step = step + 1
+        history.append({"step": state.step, "loss_d": loss_d.item(), "adv": adv.item(), "reg": float(reg.detach())})
+        bar.set_postfix(d=f"{loss_d.item():.3f}", g=f"{adv.item():.3f}")
+        if checkpoint_dir is not None and (state.step % config.checkpointing_steps == 0) and state.step < config.steps:
+            save_checkpoint(accelerator, checkpoint_dir, state.step)
+    accelerator.wait_for_everyone()
+    adapted.model = accelerator.unwrap_model(model)
+    return AdaptResult(adapted, mask_np, config.steps, time.time() - start, history)
+
+
+def mix_target_poses(pool: np.ndarray, mask: np.ndarray, skeleton: str, num: int,
+                     rng: np.random.Generator) -> np.ndarray:
+    """Pose-mixup over the target's joints (``mask``); the other joints come back as zeros."""
+    masked = pool.astype(np.float64).copy()
+    masked[:, ~mask] = np.nan
+    return np.nan_to_num(mix_poses(masked, skeleton, num, rng), nan=0.0).astype(np.float32)
+
+
+def renormalize(unit: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Re-centre and re-scale poses on the bounding box of the masked joints, as target poses are."""
+    sub = unit[:, mask]
+    lo, hi = sub.amin(dim=1), sub.amax(dim=1)
+    extent = (hi - lo).amax(dim=-1).clamp_min(1e-6)
+    return (unit - ((lo + hi) / 2)[:, None]) / extent[:, None, None]
+
+
+def renormalize_np(unit: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    return renormalize(torch.from_numpy(np.nan_to_num(unit).astype(np.float32)), torch.from_numpy(mask)).numpy()
+
+
+def config_dict(config: AdaptConfig) -> dict:
+    return asdict(config)

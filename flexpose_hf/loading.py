@@ -1,0 +1,97 @@
+"""Load a generator, optionally with an adapter (tau/LoRA PEFT folder, w-adaptor, or full weights)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .errors import CheckpointError
+from .hub import DEFAULT_BASE
+from .models import FlexPoseGenerator
+
+BASE_FINGERPRINT_FILE = "flexpose_base.json"
+
+
+def base_fingerprint(generator: FlexPoseGenerator) -> dict:
+    """What an adapter needs of its base: the architecture config."""
+    return {"name_or_path": generator.name_or_path, "config": asdict(generator.config)}
+
+
+def write_base_fingerprint(directory: Path, generator: FlexPoseGenerator) -> None:
+    (directory / BASE_FINGERPRINT_FILE).write_text(json.dumps(base_fingerprint(generator), indent=2))
+
+
+def check_base(directory: Path, generator: FlexPoseGenerator) -> None:
+    """Refuse an adapter made for a base of another architecture or skeleton."""
+    path = directory / BASE_FINGERPRINT_FILE
+    if not path.exists():
+        return
+    recorded = json.loads(path.read_text())["config"]
+    actual = asdict(generator.config)
+    diff = {k: (recorded.get(k), actual.get(k)) for k in set(recorded) | set(actual) if recorded.get(k) != actual.get(k)}
+    if diff:
+        details = ", ".join(f"{k}: adapter {a!r} vs base {b!r}" for k, (a, b) in sorted(diff.items()))
+        raise CheckpointError(f"{directory}: adapter was made for a different base model ({details})")
+
+
+def load_generator(base: str | None = None, adapter: str | None = None) -> nn.Module:
+    """The base generator (default: the bundled MPII body generator), with ``adapter`` applied."""
+    generator = FlexPoseGenerator.from_pretrained(base or DEFAULT_BASE)
+    if adapter is None:
+        return generator.eval()
+    path = Path(adapter)
+    if not path.is_dir():
+        raise CheckpointError(f"{adapter}: no such adapter directory")
+    check_base(path, generator)
+    if (path / "adapter_config.json").exists():
+        from peft import PeftModel
+
+        try:
+            return PeftModel.from_pretrained(generator, str(path)).eval()
+        except (RuntimeError, KeyError, ValueError) as exc:
+            raise CheckpointError(f"{path}: adapter does not fit base {generator.name_or_path!r} ({exc})") from None
+    if (path / "adaptor_config.json").exists():
+        from safetensors.torch import load_file
+
+        from .adaptation.methods import WAdaptedGenerator
+
+        model = WAdaptedGenerator(generator)
+        state = load_file(str(path / WAdaptedGenerator.ADAPTOR_FILE))
+        if set(state) != {"w_scale", "w_shift"} or state["w_scale"].shape != model.w_scale.shape:
+            raise CheckpointError(f"{path}: adaptor weights do not fit base {generator.name_or_path!r}")
+        with torch.no_grad():
+            model.w_scale.copy_(state["w_scale"])
+            model.w_shift.copy_(state["w_shift"])
+        return model.eval()
+    if (path / "config.json").exists():
+        return FlexPoseGenerator.from_pretrained(str(path)).eval()
+    raise CheckpointError(f"{path}: neither a PEFT adapter, a w-adaptor nor a generator folder")
+
+
+def sample_poses(model: nn.Module, num_samples: int, seed: int | None = 0, truncation: float = 1.0,
+                 batch_size: int = 8192) -> torch.Tensor:
+    """Unit-coordinate poses from any generator-like module (plain, PEFT-wrapped or adaptor)."""
+    import numpy as np
+
+    from .codec import canvas_to_unit
+
+    base = _base_generator(model)
+    gen = torch.Generator().manual_seed(seed) if seed is not None else None
+    z = torch.randn(num_samples, base.config.z_dim, generator=gen)
+    out = []
+    with torch.no_grad():
+        for chunk in z.split(batch_size):
+            out.append(model(chunk, truncation=truncation, output="keypoints").float().cpu())
+    canvas = torch.cat(out).numpy() if out else np.zeros((0, base.codec.num_joints, 2), np.float32)
+    return canvas_to_unit(canvas, base.config.resolution, base.config.margin).astype(np.float32)
+
+
+def _base_generator(model: nn.Module) -> FlexPoseGenerator:
+    for module in model.modules():
+        if isinstance(module, FlexPoseGenerator):
+            return module
+    raise CheckpointError("no FlexPoseGenerator inside this model")

@@ -1,0 +1,74 @@
+"""Resumable training state with accelerate: atomic checkpoint folders and 'latest' lookup."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+
+_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+
+
+class TrainState:
+    """Step counter and data-sampler RNG, saved with ``accelerator.save_state``."""
+
+    def __init__(self, generator: torch.Generator | None = None) -> None:
+        self.step = 0
+        self.generator = generator
+
+    def state_dict(self) -> dict:
+        state = {"step": self.step}
+        if self.generator is not None:
+            state["rng"] = self.generator.get_state()
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        self.step = int(state["step"])
+        if self.generator is not None and "rng" in state:
+            self.generator.set_state(state["rng"])
+
+
+def list_checkpoints(directory: str | Path) -> list[Path]:
+    """Complete checkpoint folders (``checkpoint-<step>``) in step order."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in directory.iterdir() if (m := _CHECKPOINT.match(p.name)) and p.is_dir()]
+    return [p for _, p in sorted(found)]
+
+
+def resolve_resume(directory: str | Path, resume: str | None) -> Path | None:
+    """``None`` / ``"latest"`` (newest complete checkpoint, or None when there is none) / a path."""
+    if resume is None:
+        return None
+    if resume == "latest":
+        found = list_checkpoints(directory)
+        return found[-1] if found else None
+    path = Path(resume)
+    if not path.is_dir():
+        raise FileNotFoundError(f"--resume_from_checkpoint {resume}: no such checkpoint folder")
+    return path
+
+
+def save_checkpoint(accelerator: Accelerator, directory: str | Path, step: int, keep: int = 2) -> Path:
+    """Write ``checkpoint-<step>`` atomically (into a temporary folder, then renamed) and keep the
+    newest ``keep``. A run killed while saving leaves the previous checkpoint intact."""
+    directory = Path(directory)
+    final = directory / f"checkpoint-{step}"
+    tmp = directory / f".tmp-checkpoint-{step}"
+    if accelerator.is_main_process:
+        directory.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(tmp), safe_serialization=True)
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        shutil.rmtree(final, ignore_errors=True)
+        tmp.rename(final)
+        for old in list_checkpoints(directory)[:-keep]:
+            shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    return final
