@@ -108,7 +108,8 @@ def adapt_from_args(args: argparse.Namespace, accelerator=None) -> dict:
         seed=args.seed, method=args.method, steps=args.steps, overwrite=args.overwrite,
         resume_from_checkpoint=args.resume_from_checkpoint, num_samples=args.num_samples,
         push_to_hub=args.push_to_hub, hub_model_id=args.hub_model_id, options=options,
-        config_overrides={"pose_mixup": not args.no_mixup}, accelerator=accelerator,
+        config_overrides={"pose_mixup": not args.no_mixup, "checkpointing_steps": args.checkpointing_steps},
+        accelerator=accelerator,
     )
 
 
@@ -169,6 +170,7 @@ def add_adapt_arguments(p: argparse.ArgumentParser) -> None:
     _add(p, "--output-dir", required=True)
     _add(p, "--overwrite", action="store_true", help="replace an existing output dir")
     _add(p, "--resume-from-checkpoint", default=None, help="'latest' or a checkpoint folder")
+    _add(p, "--checkpointing-steps", type=int, default=100, help="save resumable state every N steps")
     _add(p, "--push-to-hub", action="store_true")
     _add(p, "--hub-model-id", default=None)
 

@@ -1,0 +1,116 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from flexpose_hf import CheckpointError, FlexPoseError, FlexPoseGenerator, FlexPoseGeneratorConfig
+from flexpose_hf.adaptation.run import run_adaptation
+from flexpose_hf.cli import main
+from flexpose_hf.io import load_poses
+from flexpose_hf.loading import load_generator, sample_poses
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO = REPO / "flexpose_hf" / "data" / "coco_demo_10.json"
+
+
+@pytest.mark.parametrize("method", ["tau", "lora", "lora_all", "finetune", "freezed", "adaptor"])
+def test_each_method_adapts_saves_and_reloads(tiny_base, tmp_path, method):
+    out = tmp_path / method
+    metrics = run_adaptation(str(DEMO), str(out), base=str(tiny_base), method=method, steps=3, num_samples=20,
+                             progress=False)
+    assert metrics["num_shots"] == 10 and metrics["trainable_parameters"] > 0
+    assert (out / "README.md").exists() and (out / "grid.png").exists()
+    assert not (out / "checkpoints").exists()
+    samples = load_poses(out / "samples.json")
+    assert len(samples) == 20
+    card = (out / "README.md").read_text()
+    assert f"base_model: {tiny_base}" in card and "base_model_relation: adapter" in card
+    model = load_generator(str(tiny_base), str(out))
+    reloaded = sample_poses(model, 20, seed=0)
+    from flexpose_hf.codec import unit_to_canvas
+
+    written = np.asarray(samples.with_format("numpy")["keypoints"])
+    np.testing.assert_allclose(unit_to_canvas(reloaded, 257, margin=0.1), written, atol=0.02)
+    if method in ("tau", "lora", "lora_all"):
+        assert json.loads((out / "adapter_config.json").read_text())["base_model_name_or_path"] == str(tiny_base)
+
+
+def test_tau_changes_the_generator_and_stays_small(tiny_base, tmp_path):
+    metrics = run_adaptation(str(DEMO), str(tmp_path / "a"), base=str(tiny_base), steps=5, progress=False)
+    assert metrics["trainable_parameters"] / metrics["generator_parameters"] < 0.05
+    weights = load_file(str(tmp_path / "a" / "adapter_model.safetensors"))
+    assert any(v.abs().max() > 0 for v in weights.values())
+
+
+def test_bad_inputs_are_refused_before_writing(tiny_base, tmp_path, shared_data):
+    out = tmp_path / "exists"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    with pytest.raises(FlexPoseError, match="exists and is not empty; pass --overwrite"):
+        run_adaptation(str(DEMO), str(out), base=str(tiny_base), steps=2, progress=False)
+    assert os.listdir(out) == ["keep.txt"]
+    with pytest.raises(FlexPoseError, match="steps must be >= 1"):
+        run_adaptation(str(DEMO), str(tmp_path / "s0"), base=str(tiny_base), steps=0, progress=False)
+    with pytest.raises(FlexPoseError, match="shares only 0 joints"):
+        run_adaptation(str(shared_data / "300w_helen/testset"), str(tmp_path / "f"), base=str(tiny_base),
+                       steps=2, progress=False)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    with pytest.raises(FlexPoseError, match="not writable|is a file"):
+        run_adaptation(str(DEMO), str(blocker / "sub"), base=str(tiny_base), steps=2, progress=False)
+    with pytest.raises(FlexPoseError, match="asked for 50 shots but only 10"):
+        run_adaptation(str(DEMO), str(tmp_path / "k"), base=str(tiny_base), shots=50, steps=2, progress=False)
+
+
+def test_adapter_for_another_base_is_refused(tiny_base, tmp_path):
+    run_adaptation(str(DEMO), str(tmp_path / "a"), base=str(tiny_base), steps=2, progress=False)
+    other = FlexPoseGenerator(FlexPoseGeneratorConfig(channels=[16, 16, 8], z_dim=8, w_dim=32, mapping_layers=2))
+    other.save_pretrained(tmp_path / "other")
+    with pytest.raises(CheckpointError, match="different base model.*w_dim"):
+        load_generator(str(tmp_path / "other"), str(tmp_path / "a"))
+
+
+def test_cli_sample_with_adapter(tiny_base, tmp_path):
+    run_adaptation(str(DEMO), str(tmp_path / "a"), base=str(tiny_base), steps=2, progress=False)
+    out = tmp_path / "s.json"
+    assert main(["sample", "--base", str(tiny_base), "--adapter", str(tmp_path / "a"), "--num-samples", "7",
+                 "--output", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert len(doc["annotations"]) == 7 and doc["categories"][0]["keypoints"][0] == "right_ankle"
+    assert main(["sample", "--base", str(tiny_base), "--num-samples", "5", "--output", str(tmp_path / "s.npz")]) == 0
+    assert len(load_poses(tmp_path / "s.npz")) == 5
+
+
+def _adapt_cmd(base, out, steps, extra=()):
+    return [sys.executable, str(REPO / "examples" / "adapt.py"), "--base", str(base), "--target", str(DEMO),
+            "--steps", str(steps), "--checkpointing_steps", "4", "--num_samples", "5", "--output_dir", str(out),
+            *extra]
+
+
+def test_killed_run_resumes_to_the_same_adapter(tiny_base, tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    full = tmp_path / "full"
+    subprocess.run(_adapt_cmd(tiny_base, full, 12), check=True, capture_output=True, env=env)
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(_adapt_cmd(tiny_base, killed, 12), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=env)
+    deadline = time.time() + 120
+    while not (killed / "checkpoints" / "checkpoint-8").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (killed / "adapter_model.safetensors").exists(), "killed before finishing"
+    subprocess.run(_adapt_cmd(tiny_base, killed, 12, ["--resume_from_checkpoint", "latest"]), check=True,
+                   capture_output=True, env=env)
+    a = load_file(str(full / "adapter_model.safetensors"))
+    b = load_file(str(killed / "adapter_model.safetensors"))
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], atol=1e-6, rtol=1e-5)
