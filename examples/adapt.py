@@ -14,9 +14,8 @@ import argparse
 import json
 import logging
 
-from accelerate import Accelerator, DistributedDataParallelKwargs
-
 from flexpose_hf.cli import adapt_from_args, add_adapt_arguments
+from flexpose_hf.training.checkpointing import make_accelerator
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -24,8 +23,11 @@ def main(argv: list[str] | None = None) -> dict:
     add_adapt_arguments(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    accelerator = Accelerator(kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
+    accelerator = make_accelerator()
     metrics = adapt_from_args(args, accelerator)
+    rank = accelerator.process_index
+    print(f"[rank {rank}/{accelerator.num_processes}] trained parameter checksum "
+          f"{metrics['trained_parameter_checksum']:.10e}", flush=True)
     if accelerator.is_main_process:
         print(json.dumps(metrics, indent=2))
     accelerator.end_training()

@@ -25,7 +25,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from accelerate import Accelerator, DistributedDataParallelKwargs
 from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 
@@ -35,7 +34,7 @@ from flexpose_hf.drawing import pose_grid
 from flexpose_hf.hub import write_generator_card
 from flexpose_hf.io import skeleton_of
 from flexpose_hf.metrics import evaluate_poses
-from flexpose_hf.training.checkpointing import TrainState, resolve_resume, save_checkpoint
+from flexpose_hf.training.checkpointing import TrainState, make_accelerator, resolve_resume, save_checkpoint
 from flexpose_hf.training.data import PoseSampler, to_unit_poses
 from flexpose_hf.training.encoder import PoseEncoder, kl_to_standard_normal
 from flexpose_hf.training.losses import d_logistic_loss, g_nonsaturating_loss, r1_penalty
@@ -93,10 +92,7 @@ def main(argv: list[str] | None = None) -> dict:
             import tensorboard  # noqa: F401
         except ImportError:
             report_to = None
-    accelerator = Accelerator(
-        log_with=report_to, project_dir=str(out),
-        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
-    )
+    accelerator = make_accelerator(log_with=report_to, project_dir=str(out))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     set_seed(args.seed, device_specific=True)
 
@@ -214,6 +210,9 @@ def main(argv: list[str] | None = None) -> dict:
                 accelerator.log({f"eval/{k}": v for k, v in metrics.items() if isinstance(v, float)}, step=state.step)
 
     accelerator.wait_for_everyone()
+    checksum = sum(float(p.detach().double().sum()) for p in accelerator.unwrap_model(generator).parameters())
+    print(f"[rank {accelerator.process_index}/{accelerator.num_processes}] trained parameter checksum "
+          f"{checksum:.10e}", flush=True)
     summary: dict = {}
     if accelerator.is_main_process:
         summary = finish(args, generator_ema, accelerator.unwrap_model(discriminator), history, skeleton,

@@ -114,3 +114,22 @@ def test_killed_run_resumes_to_the_same_adapter(tiny_base, tmp_path):
     b = load_file(str(killed / "adapter_model.safetensors"))
     for key in a:
         torch.testing.assert_close(a[key], b[key], atol=1e-6, rtol=1e-5)
+
+
+def test_two_process_data_parallel_adaptation(tiny_base, tmp_path):
+    out = tmp_path / "mp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+           str(REPO / "examples" / "adapt.py"), "--base", str(tiny_base), "--target", str(DEMO), "--steps", "4",
+           "--num_samples", "5", "--output_dir", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    sums = dict(line.split(" trained parameter checksum ") for line in proc.stdout.splitlines()
+                if "trained parameter checksum" in line)
+    assert set(sums) == {"[rank 0/2]", "[rank 1/2]"}
+    assert sums["[rank 0/2]"] == sums["[rank 1/2]"], "ranks ended with different weights"
+    assert proc.stdout.count('"num_shots"') == 1, "only the main process reports and writes"
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["README.md", "adapt_config.json", "adapter_config.json", "adapter_model.safetensors",
+         "flexpose_base.json", "grid.png", "metrics.json", "samples.json", "shots.json"])

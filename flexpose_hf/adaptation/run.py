@@ -125,9 +125,10 @@ def run_adaptation(
     is_main = accelerator is None or accelerator.is_main_process
     result = adapt(generator, discriminator, unit_shots, config, checkpoint_dir=out / "checkpoints",
                    resume_from_checkpoint=resume_from_checkpoint, accelerator=accelerator, progress=progress)
-    if not is_main:
-        return {}
     adapted = result.adapted
+    checksum = float(sum(p.detach().double().sum() for p in adapted.trainable))
+    if not is_main:
+        return {"trained_parameter_checksum": checksum}
     adapted.model.eval()
     with torch.no_grad():
         samples = sample_poses(adapted.model, max(num_samples, 1), seed=seed)
@@ -137,6 +138,7 @@ def run_adaptation(
     metrics: dict = {"method": method, "num_shots": len(unit_shots), "steps": config.steps,
                      "adapt_seconds": round(result.seconds, 2), "trainable_parameters": adapted.num_trainable,
                      "generator_parameters": sum(p.numel() for p in source.parameters()),
+                     "trained_parameter_checksum": checksum,
                      "joints_judged": [j for j, m in zip(get_skeleton(skeleton).joints, result.joint_mask) if m]}
     if len(held_kp) > 5:
         eval_samples = sample_poses(adapted.model, 2000, seed=seed + 1)

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from accelerate import Accelerator, DistributedDataParallelKwargs
+from accelerate import Accelerator
 from tqdm.auto import tqdm
 
 from ..codec import canvas_to_unit, unit_to_canvas
 from ..errors import FlexPoseError
 from ..models import FlexPoseGenerator, PoseDiscriminator
-from ..training.checkpointing import TrainState, resolve_resume, save_checkpoint
+from ..training.checkpointing import TrainState, make_accelerator, resolve_resume, save_checkpoint
 from ..training.data import flip_poses
 from ..training.losses import d_logistic_loss, g_nonsaturating_loss, r1_penalty
 from .methods import AdaptedModel, MethodOptions, prepare_method
@@ -94,10 +94,7 @@ def adapt(
         raise FlexPoseError(f"steps must be >= 1, got {config.steps}")
     if len(unit_shots) < 1:
         raise FlexPoseError("no usable target pose (need at least one with the shared joints)")
-    accelerator = accelerator or Accelerator(
-        cpu=not torch.cuda.is_available(),
-        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
-    )
+    accelerator = accelerator or make_accelerator()
     torch.manual_seed(config.seed)
     skeleton = base.codec.skeleton
     mask_np = target_joint_mask(unit_shots, skeleton.joints)

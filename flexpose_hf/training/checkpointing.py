@@ -72,3 +72,15 @@ def save_checkpoint(accelerator: Accelerator, directory: str | Path, step: int, 
             shutil.rmtree(old, ignore_errors=True)
     accelerator.wait_for_everyone()
     return final
+
+
+def make_accelerator(**kwargs) -> Accelerator:
+    """An Accelerator that also runs data-parallel on CPU-only hosts.
+
+    ``accelerate launch --multi_gpu --num_processes N`` on a machine without CUDA starts N processes;
+    accelerate joins them with the gloo backend only when told to use the CPU, so do that here.
+    """
+    from accelerate import DistributedDataParallelKwargs
+
+    handlers = kwargs.pop("kwargs_handlers", None) or [DistributedDataParallelKwargs(find_unused_parameters=True)]
+    return Accelerator(cpu=not torch.cuda.is_available(), kwargs_handlers=handlers, **kwargs)
