@@ -20,7 +20,7 @@ import numpy as np
 import safetensors
 import safetensors.torch
 import torch
-from huggingface_hub import PyTorchModelHubMixin, constants, hf_hub_download
+from huggingface_hub import ModelCard, PyTorchModelHubMixin, constants, hf_hub_download
 from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError
 from torch import nn
 
@@ -236,7 +236,25 @@ class FlexPoseGenerator(
         resolved = resolve_pretrained(pretrained_model_name_or_path)
         model = super().from_pretrained(resolved, **kwargs)
         model.name_or_path = str(pretrained_model_name_or_path)
+        model._source_dir = resolved if os.path.isdir(resolved) else None
         return model
+
+    def generate_model_card(self, *args: Any, **kwargs: Any) -> ModelCard:
+        """The card saved by ``save_pretrained``/``push_to_hub``: the loaded folder's own card when it has
+        one (it records data, command and measured metrics), else one rendered from the config."""
+        from ..hub import render_card
+
+        source = getattr(self, "_source_dir", None)
+        if source and (Path(source) / "README.md").exists():
+            return ModelCard((Path(source) / "README.md").read_text(encoding="utf-8"))
+        unknown = "not recorded"
+        return render_card(
+            "generator", name=self.name_or_path or "flexpose-generator", repo=self.name_or_path or "REPO_ID",
+            skeleton=self.config.skeleton, num_joints=self.codec.num_joints, data=unknown, training_poses=unknown,
+            held_out_poses=unknown, flips=unknown, steps=unknown, batch_size=unknown, wall_minutes=unknown,
+            hardware=unknown, parameters=f"{sum(p.numel() for p in self.parameters()):,}", command=unknown,
+            samples_vs_held_out=0, eval_joints=unknown, metrics_table="(no metrics recorded)",
+            data_terms="see the training data's terms.")
 
     @classmethod
     def _from_pretrained(

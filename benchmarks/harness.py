@@ -1,0 +1,205 @@
+"""Cross-dataset few-shot benchmark: settings x methods x shots x seeds -> JSON lines + markdown table.
+
+    python benchmarks/harness.py --data ../shared/data --out benchmarks/results            # default table
+    python benchmarks/harness.py --data ../shared/data --out /tmp/quick --quick            # minutes, for CI
+
+For each run: pick the shots (seeded, disjoint from the held-out target poses), adapt (or build the
+reference samples), draw 2,000 poses, evaluate them against the held-out target poses on the joints
+the target shares with the base, and record metrics, wall time, the process's peak RSS, trainable
+parameters and sampling throughput. Methods plug in by name: the reference rows below, plus every
+entry of flexpose_hf.adaptation.METHODS, plus ablations of tau.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from flexpose_hf import FlexPoseGenerator, load_poses, pose_arrays
+from flexpose_hf.adaptation import METHODS, AdaptConfig, MethodOptions, adapt
+from flexpose_hf.adaptation.run import generator_dir
+from flexpose_hf.loading import sample_poses
+from flexpose_hf.metrics import evaluate_poses
+from flexpose_hf.models.discriminator import load_discriminator
+from flexpose_hf.skeletons import convert_keypoints, get_skeleton
+from flexpose_hf.training.data import flip_poses, to_unit_poses
+
+REFERENCE_ROWS = ("floor", "source", "augment_shots", "repeat_shots")
+ABLATIONS = {
+    "tau_no_mixup": {"method": "tau", "pose_mixup": False},
+    "tau_no_sparse": {"method": "tau", "sparsity_weight": 0.0},
+    "tau_all_layers": {"method": "tau", "layers": "all"},
+}
+
+
+def turned_faces(keypoints: np.ndarray, share: float = 0.3) -> np.ndarray:
+    """Indices of the most turned heads: the nose tip's horizontal offset from the jaw-line midpoint,
+    relative to face width, largest ``share`` of the faces (a yaw proxy from landmark geometry)."""
+    jaw_l, jaw_r, nose = keypoints[:, 0], keypoints[:, 16], keypoints[:, 30]
+    width = np.linalg.norm(jaw_r - jaw_l, axis=-1)
+    offset = np.abs(nose[:, 0] - (jaw_l[:, 0] + jaw_r[:, 0]) / 2) / np.maximum(width, 1e-6)
+    return np.argsort(-offset)[: int(len(offset) * share)]
+
+
+def settings(data: Path) -> dict[str, dict]:
+    return {
+        "mpii->lsp": {"base": "mpii-body", "target": data / "lspet" / "joints.mat"},
+        "mpii->coco": {"base": "mpii-body", "target": data / "coco" / "person_keypoints_val2017_subset.json"},
+        "helen->turned": {"base": "helen-face", "target": data / "300w_helen" / "testset", "select": turned_faces,
+                          "note": "HELEN test faces, the 30% most turned heads (nose offset from jaw midpoint)"},
+    }
+
+
+def target_pool(setting: dict, base_skeleton: str) -> tuple[np.ndarray, np.ndarray]:
+    """Usable target poses on the base skeleton and the mask of joints the target provides."""
+    ds = load_poses(setting["target"])
+    kp, vis = pose_arrays(ds)
+    tskel = json.loads(ds.info.description)["flexpose"]["skeleton"]
+    if "select" in setting:
+        kp, vis = kp[setting["select"](kp)], vis[setting["select"](kp)]
+    conv, _ = convert_keypoints(kp, vis, tskel, base_skeleton)
+    probe, _ = convert_keypoints(np.zeros((1, get_skeleton(tskel).num_joints, 2)), None, tskel, base_skeleton)
+    mask = ~np.isnan(probe[0]).any(-1)
+    usable = conv[~np.isnan(conv[:, mask]).any(axis=(1, 2))]
+    return usable, mask
+
+
+def augment_shots(unit_shots: np.ndarray, skeleton: str, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Random rotation (+-20 deg), scale (0.9-1.1), flip and joint jitter of the shots."""
+    base = unit_shots[rng.integers(len(unit_shots), size=n)].copy()
+    flip = rng.random(n) < 0.5
+    base[flip] = flip_poses(base[flip], skeleton)
+    theta = np.radians(rng.uniform(-20, 20, n))
+    rot = np.stack([np.stack([np.cos(theta), -np.sin(theta)], -1), np.stack([np.sin(theta), np.cos(theta)], -1)], -2)
+    out = np.einsum("nij,nkj->nki", rot, base) * rng.uniform(0.9, 1.1, (n, 1, 1))
+    return out + rng.normal(0, 0.01, out.shape)
+
+
+def run_one(setting_name: str, setting: dict, method: str, shots: int, seed: int, steps: int, samples: int,
+            cache: dict) -> dict:
+    base_name = setting["base"]
+    if base_name not in cache:
+        cache[base_name] = FlexPoseGenerator.from_pretrained(base_name)
+    skeleton = cache[base_name].config.skeleton
+    key = (setting_name, skeleton)
+    if key not in cache:
+        cache[key] = target_pool(setting, skeleton)
+    pool, mask = cache[key]
+    joints = tuple(j for j, m in zip(get_skeleton(skeleton).joints, mask) if m)
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(len(pool))
+    shot_kp, held = pool[perm[:shots]], pool[perm[shots:]]
+    unit_shots = to_unit_poses(shot_kp)
+    record = {"setting": setting_name, "method": method, "shots": shots, "seed": seed, "steps": 0,
+              "held_out": len(held), "joints": len(joints)}
+    start = time.perf_counter()
+    if method == "floor":
+        half = len(held) // 2
+        fake, held = held[:half], held[half:]
+    elif method == "source":
+        fake = sample_poses(cache[base_name], samples, seed=seed)
+    elif method == "augment_shots":
+        fake = augment_shots(unit_shots, skeleton, samples, rng)
+    elif method == "repeat_shots":
+        fake = unit_shots[rng.integers(len(unit_shots), size=samples)]
+    else:
+        spec = dict(ABLATIONS.get(method, {"method": method}))
+        method_name = spec.pop("method")
+        options = MethodOptions()
+        if spec.get("layers") == "all":
+            options.layers = list(range(cache[base_name].num_style_layers))
+        if "sparsity_weight" in spec:
+            options.sparsity_weight = spec["sparsity_weight"]
+        config = AdaptConfig(method=method_name, steps=steps, seed=seed, options=options,
+                             pose_mixup=spec.get("pose_mixup", True))
+        base = FlexPoseGenerator.from_pretrained(base_name)
+        disc = load_discriminator(str(Path(generator_dir(base_name)) / "discriminator"))
+        result = adapt(base, disc, unit_shots, config, progress=False)
+        record.update(steps=steps, adapt_seconds=round(result.seconds, 2),
+                      trainable_parameters=result.adapted.num_trainable)
+        t = time.perf_counter()
+        fake = sample_poses(result.adapted.model, samples, seed=seed + 1)
+        record["sampling_poses_per_s"] = round(samples / (time.perf_counter() - t))
+    record["wall_seconds"] = round(time.perf_counter() - start, 2)
+    metrics = evaluate_poses(fake, skeleton, held, skeleton, shots=shot_kp, shots_skeleton=skeleton, joints=joints)
+    record.update({k: round(float(v), 4) for k, v in metrics.items() if isinstance(v, float)})
+    record["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    return record
+
+
+def table(records: list[dict], notes: dict[str, str]) -> str:
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for r in records:
+        groups[(r["setting"], r["shots"], r["method"])].append(r)
+    lines = []
+    for setting in dict.fromkeys(r["setting"] for r in records):
+        lines += [f"\n### {setting}" + (f" ({notes[setting]})" if setting in notes else ""), "",
+                  ("| shots | method | seeds | nn1 (lower better) | coverage | precision | recall "
+                   "| memorization / chance | adapt s | trainable |"), "|---|---|---|---|---|---|---|---|---|---|"]
+        for (s, shots, method), rows in groups.items():
+            if s != setting:
+                continue
+
+            def ms(key: str, rows: list[dict] = rows) -> str:
+                vals = [r[key] for r in rows if key in r]
+                return f"{np.mean(vals):.3f} +- {np.std(vals):.3f}" if vals else "-"
+
+            mem = [r["memorization"] / r["memorization_chance"] for r in rows if "memorization" in r]
+            adapt_s = [r["adapt_seconds"] for r in rows if "adapt_seconds" in r]
+            lines.append(f"| {shots} | {method} | {len(rows)} | {ms('nn1')} | {ms('coverage')} | {ms('precision')} | "
+                         f"{ms('recall')} | {np.mean(mem):.2f}x | {np.mean(adapt_s):.1f} | "
+                         f"{rows[0].get('trainable_parameters', '-')} |" if adapt_s else
+                         f"| {shots} | {method} | {len(rows)} | {ms('nn1')} | {ms('coverage')} | {ms('precision')} | "
+                         f"{ms('recall')} | {np.mean(mem):.2f}x | - | - |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", type=Path, required=True, help="folder holding mpii/, lspet/, coco/, 300w_helen/")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--settings", default=None, help="comma-separated subset of the settings")
+    p.add_argument("--methods", default=None, help="comma-separated; default: reference rows + all methods")
+    p.add_argument("--shots", default="10")
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--steps", type=int, default=AdaptConfig.steps)
+    p.add_argument("--samples", type=int, default=2000)
+    p.add_argument("--quick", action="store_true", help="one seed, 20 steps, 500 samples, few methods")
+    args = p.parse_args(argv)
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    methods = args.methods.split(",") if args.methods else [*REFERENCE_ROWS, *METHODS]
+    if args.quick:
+        args.seeds, args.steps, args.samples = 1, 20, 500
+        methods = args.methods.split(",") if args.methods else ["floor", "source", "repeat_shots", "tau"]
+    all_settings = settings(args.data)
+    chosen = args.settings.split(",") if args.settings else list(all_settings)
+    args.out.mkdir(parents=True, exist_ok=True)
+    records, cache = [], {}
+    lines_path = args.out / "runs.jsonl"
+    with open(lines_path, "a") as fh:
+        for name in chosen:
+            for shots in [int(s) for s in args.shots.split(",")]:
+                for method in methods:
+                    for seed in range(args.seeds):
+                        record = run_one(name, all_settings[name], method, shots, seed, args.steps, args.samples, cache)
+                        records.append(record)
+                        fh.write(json.dumps(record) + "\n")
+                        fh.flush()
+                        print(json.dumps(record), file=sys.stderr, flush=True)
+    notes = {k: v["note"] for k, v in all_settings.items() if "note" in v}
+    md = table(records, notes)
+    (args.out / "table.md").write_text(md + "\n")
+    print(md)
+    return records
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""push_to_hub without network: intercept huggingface_hub at its network boundary (create_repo and
+create_commit), collect the exact files it would commit, and load them back."""
+
+import io
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from huggingface_hub import HfApi, RepoUrl
+
+from flexpose_hf import FlexPoseGenerator, FlexPoseGeneratorConfig
+from flexpose_hf.hub import push_folder
+
+SMALL = FlexPoseGeneratorConfig(channels=[16, 16, 8], z_dim=8, w_dim=16, mapping_layers=2)
+
+
+@pytest.fixture
+def commits(monkeypatch):
+    captured = []
+
+    def fake_create_repo(self, repo_id, **kwargs):
+        return RepoUrl(f"https://huggingface.co/{repo_id}")
+
+    def fake_create_commit(self, repo_id, operations, commit_message, **kwargs):
+        files = {}
+        for op in operations:
+            src = op.path_or_fileobj
+            if isinstance(src, (str, Path)):
+                files[op.path_in_repo] = Path(src).read_bytes()
+            elif isinstance(src, bytes):
+                files[op.path_in_repo] = src
+            else:
+                files[op.path_in_repo] = src.read() if isinstance(src, io.IOBase) else bytes(src)
+        captured.append({"repo_id": repo_id, "message": commit_message, "files": files})
+        return f"https://huggingface.co/{repo_id}/commit/0"
+
+    monkeypatch.setattr(HfApi, "create_repo", fake_create_repo)
+    monkeypatch.setattr(HfApi, "create_commit", fake_create_commit)
+    # upload_folder also asks the Hub to validate the card's YAML: another network call.
+    monkeypatch.setattr(HfApi, "_validate_yaml", lambda self, *a, **k: None)
+    # With hf_xet installed, upload_folder streams through its own pipeline; take the single-commit path
+    # so that everything goes through create_commit.
+    import huggingface_hub.hf_api as hf_api
+
+    monkeypatch.setattr(hf_api, "is_xet_available", lambda: False)
+    monkeypatch.setenv("HF_TOKEN", "hf_dummy")
+    return captured
+
+
+def _write(files, directory):
+    for name, data in files.items():
+        path = directory / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+
+def test_generator_push_to_hub_commits_loadable_files(commits, tmp_path):
+    torch.manual_seed(0)
+    g = FlexPoseGenerator(SMALL)
+    g.push_to_hub("someone/flexpose-test")
+    assert len(commits) == 1 and commits[0]["repo_id"] == "someone/flexpose-test"
+    files = commits[0]["files"]
+    assert set(files) == {"config.json", "model.safetensors", "README.md"}
+    assert b"library_name: flexpose_hf" in files["README.md"]
+    _write(files, tmp_path / "pulled")
+    back = FlexPoseGenerator.from_pretrained(tmp_path / "pulled")
+    z = torch.randn(3, 8)
+    torch.testing.assert_close(back.generate_keypoints(z), g.generate_keypoints(z))
+
+
+def test_push_folder_skips_checkpoints(commits, tmp_path):
+    folder = tmp_path / "adapter"
+    (folder / "checkpoints" / "checkpoint-100").mkdir(parents=True)
+    (folder / "checkpoints" / "checkpoint-100" / "optimizer.bin").write_bytes(b"x")
+    (folder / "adapter_config.json").write_text("{}")
+    (folder / "README.md").write_text("card")
+    push_folder(folder, "someone/adapter", "FlexPose tau adapter")
+    assert set(commits[0]["files"]) == {"adapter_config.json", "README.md"}
+
+
+def test_loading_from_the_hf_cache_offline(tmp_path, monkeypatch):
+    """A repo in the HF cache layout loads by repo id with HF_HUB_OFFLINE=1."""
+    g = FlexPoseGenerator(SMALL)
+    cache = tmp_path / "hub"
+    snapshot = cache / "models--someone--flexpose-cached" / "snapshots" / ("a" * 40)
+    g.save_pretrained(snapshot)
+    (cache / "models--someone--flexpose-cached" / "refs").mkdir(parents=True)
+    (cache / "models--someone--flexpose-cached" / "refs" / "main").write_text("a" * 40)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import huggingface_hub.constants as hc
+
+    monkeypatch.setattr(hc, "HF_HUB_OFFLINE", True)
+    back = FlexPoseGenerator.from_pretrained("someone/flexpose-cached", cache_dir=str(cache))
+    assert back.config == SMALL
+    assert os.environ["HF_HUB_OFFLINE"] == "1"
