@@ -41,7 +41,7 @@ def commits(monkeypatch):
     monkeypatch.setattr(HfApi, "_validate_yaml", lambda self, *a, **k: None)
     # With hf_xet installed, upload_folder streams through its own pipeline; take the single-commit path
     # so that everything goes through create_commit.
-    import huggingface_hub.hf_api as hf_api
+    from huggingface_hub import hf_api
 
     monkeypatch.setattr(hf_api, "is_xet_available", lambda: False)
     monkeypatch.setenv("HF_TOKEN", "hf_dummy")

@@ -1,0 +1,3 @@
+from .controlnet import FlexPoseControlNetPipeline, PoseControlNetOutput
+
+__all__ = ["FlexPoseControlNetPipeline", "PoseControlNetOutput"]
