@@ -180,6 +180,37 @@ def _add(p: argparse.ArgumentParser, flag: str, *args, **kwargs) -> None:
     p.add_argument(*names, *args, **kwargs)
 
 
+def _cmd_complete(args: argparse.Namespace) -> int:
+    from .completion import complete_poses
+    from .io import load_poses, pose_arrays, skeleton_of
+    from .io.export import write_coco
+    from .io.npz import write_npz
+    from .loading import _base_generator, load_generator
+    from .skeletons import convert_keypoints
+
+    output = Path(args.output)
+    if output.suffix.lower() not in (".json", ".npz"):
+        raise FlexPoseError(f"--output {output}: write completed poses as .json (COCO keypoints) or .npz")
+    if output.resolve() == Path(args.input).resolve():
+        raise FlexPoseError("--output must not be the --input file (inputs are never modified)")
+    model = load_generator(args.base, args.adapter)
+    skeleton = _base_generator(model).config.skeleton
+    ds = load_poses(args.input, format=args.format)
+    kp, vis = pose_arrays(ds)
+    converted, conv_vis = convert_keypoints(kp, vis, skeleton_of(ds), skeleton)
+    filled = complete_poses(model, converted, restarts=args.restarts, iters=args.iters, seed=args.seed)
+    labelled = ~np.isnan(converted).any(-1)
+    visibility = np.where(labelled, np.where(conv_vis, 2, 1), 1)  # filled joints: COCO v=1
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if output.suffix.lower() == ".json":
+        write_coco(output, filled, skeleton, 0, 0, image_names=list(ds["image"]), visibility=visibility,
+                   description=f"{args.input} completed on the {skeleton} skeleton (filled joints: v=1)")
+    else:
+        write_npz(output, filled.astype(np.float32), skeleton, labelled=labelled)
+    print(f"completed {int((~labelled).sum())} missing joints in {len(filled)} poses; wrote {output}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="flexpose", description="FlexPose pose generation and adaptation.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
@@ -211,6 +242,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--openpose-dir", default=None, help="also write OpenPose JSON + conditioning PNGs here")
     p.add_argument("--grid", default=None, help="also write a pose-grid PNG here")
     p.set_defaults(func=_cmd_sample)
+
+    p = sub.add_parser("complete", help="fill in missing joints of partial annotations (latent inversion)")
+    p.add_argument("--base", default=None, help="bundled name, local dir or Hub repo (default: mpii-body)")
+    p.add_argument("--adapter", default=None, help="adapter folder (e.g. adapted to the annotation's domain)")
+    p.add_argument("--input", required=True, help="partial annotations (any supported format)")
+    p.add_argument("--format", default=None)
+    p.add_argument("--output", required=True, help=".json (COCO keypoints, base skeleton) or .npz")
+    p.add_argument("--restarts", type=int, default=8)
+    p.add_argument("--iters", type=int, default=150)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_complete)
 
     p = sub.add_parser("evaluate", help="compare generated poses with real reference poses")
     p.add_argument("--samples", required=True, help="generated poses (any supported format)")

@@ -18,6 +18,7 @@ def coco_document(
     height: int,
     image_names: list[str] | None = None,
     description: str = "",
+    visibility: np.ndarray | None = None,
 ) -> dict:
     """A COCO person-keypoints document: one image and one annotation per pose (pixels; NaN = missing)."""
     s = get_skeleton(skeleton)
@@ -27,7 +28,7 @@ def coco_document(
         present = ~np.isnan(pose).any(-1)
         triples = np.zeros((s.num_joints, 3))
         triples[present, :2] = np.round(pose[present], 2)
-        triples[present, 2] = 2
+        triples[present, 2] = 2 if visibility is None else visibility[i][present]
         if present.any():
             lo, hi = pose[present].min(0), pose[present].max(0)
             bbox = [round(float(lo[0]), 2), round(float(lo[1]), 2), round(float(hi[0] - lo[0]), 2),
@@ -51,6 +52,7 @@ def coco_document(
 
 
 def write_coco(path: str | Path, keypoints: np.ndarray, skeleton: str, width: int, height: int,
-               image_names: list[str] | None = None, description: str = "") -> None:
-    doc = coco_document(keypoints, skeleton, width, height, image_names, description)
+               image_names: list[str] | None = None, description: str = "",
+               visibility: np.ndarray | None = None) -> None:
+    doc = coco_document(keypoints, skeleton, width, height, image_names, description, visibility)
     atomic_write_text(path, json.dumps(doc))

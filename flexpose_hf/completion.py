@@ -1,0 +1,79 @@
+"""Annotation aid: fill in the missing joints of partial annotations by latent inversion.
+
+For each partial pose, latents z are optimized (several restarts) so that the generator's pose,
+normalized on the bounding box of the labelled joints, matches the labelled joints; the missing
+joints are read off the best fit and mapped back to the annotation's pixel frame. Labelled joints
+are returned exactly as given.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .codec import canvas_to_unit
+from .errors import FlexPoseError
+from .loading import _base_generator
+
+
+def _masked_box(unit: torch.Tensor, known: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    big = torch.finfo(unit.dtype).max
+    lo = torch.where(known[..., None], unit, torch.full_like(unit, big)).amin(1)
+    hi = torch.where(known[..., None], unit, torch.full_like(unit, -big)).amax(1)
+    return (lo + hi) / 2, (hi - lo).amax(-1).clamp_min(1e-6)
+
+
+def complete_poses(
+    model: nn.Module,
+    keypoints: np.ndarray,
+    restarts: int = 8,
+    iters: int = 150,
+    lr: float = 0.05,
+    prior_weight: float = 1e-3,
+    seed: int = 0,
+    batch_size: int = 256,
+    progress: bool = True,
+) -> np.ndarray:
+    """``keypoints``: N x J x 2 on the generator's skeleton (pixels, NaN = missing). Returns the
+    same array with every missing joint filled. Poses need at least 2 labelled joints."""
+    base = _base_generator(model)
+    kp = np.asarray(keypoints, np.float64)
+    known_np = ~np.isnan(kp).any(-1)
+    too_few = np.flatnonzero(known_np.sum(1) < 2)
+    if len(too_few):
+        raise FlexPoseError(f"pose {int(too_few[0])} has fewer than 2 labelled joints; nothing to complete from")
+    cfg = base.config
+    out = kp.copy()
+    torch.manual_seed(seed)
+    for start in tqdm(range(0, len(kp), batch_size), disable=not progress, desc="complete"):
+        chunk = torch.from_numpy(np.nan_to_num(kp[start:start + batch_size])).float()
+        known = torch.from_numpy(known_np[start:start + batch_size])
+        n = len(chunk)
+        center, extent = _masked_box(chunk, known)
+        target = (chunk - center[:, None]) / extent[:, None, None]
+        target_r, known_r = target.repeat(restarts, 1, 1), known.repeat(restarts, 1)
+        z = torch.randn(n * restarts, cfg.z_dim, requires_grad=True)
+        opt = torch.optim.Adam([z], lr=lr)
+        for _ in range(iters):
+            unit = canvas_to_unit(model(z, output="keypoints"), cfg.resolution, cfg.margin)
+            c, e = _masked_box(unit, known_r)
+            fit = (unit - c[:, None]) / e[:, None, None]
+            err = ((fit - target_r).pow(2).sum(-1) * known_r).sum(1) / known_r.sum(1)
+            loss = err.sum() + prior_weight * z.pow(2).sum()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            unit = canvas_to_unit(model(z, output="keypoints"), cfg.resolution, cfg.margin)
+            c, e = _masked_box(unit, known_r)
+            fit = (unit - c[:, None]) / e[:, None, None]
+            err = ((fit - target_r).pow(2).sum(-1) * known_r).sum(1) / known_r.sum(1)
+            best = err.view(restarts, n).argmin(0)
+            chosen = fit.view(restarts, n, *fit.shape[1:])[best, torch.arange(n)]
+            filled = (chosen * extent[:, None, None] + center[:, None]).double().numpy()
+        block = out[start:start + batch_size]
+        missing = ~known_np[start:start + batch_size]
+        block[missing] = filled[missing]
+    return out
