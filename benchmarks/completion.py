@@ -1,0 +1,89 @@
+"""Completion of partial annotations: error of filled joints on held-out target poses.
+
+    python benchmarks/completion.py --data ../shared/data --adapter outputs/lsp-tau [--setting mpii->lsp]
+
+Hides a random 30% of the joints of held-out target poses (seeded), fills them with the adapted
+generator, the source generator, the mean target pose (the shots' mean, placed by the labelled
+joints) and the nearest shot, and reports the mean error of the filled joints divided by the
+pose's torso size (shoulder-midpoint to hip-midpoint distance).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import settings, target_pool
+
+from flexpose_hf.completion import complete_poses
+from flexpose_hf.loading import load_generator
+from flexpose_hf.skeletons import get_skeleton
+
+
+def torso(kp: np.ndarray, skeleton: str) -> np.ndarray:
+    s = get_skeleton(skeleton)
+    sh = (kp[:, s.index("left_shoulder")] + kp[:, s.index("right_shoulder")]) / 2
+    hp = (kp[:, s.index("left_hip")] + kp[:, s.index("right_hip")]) / 2
+    return np.linalg.norm(sh - hp, axis=-1)
+
+
+def place(template: np.ndarray, partial: np.ndarray) -> np.ndarray:
+    """Fit a template pose to the labelled joints by translation + scale (least squares)."""
+    known = ~np.isnan(partial).any(-1)
+    t, p = template[known], partial[known]
+    tc, pc = t.mean(0), p.mean(0)
+    scale = np.sqrt(((p - pc) ** 2).sum() / max(((t - tc) ** 2).sum(), 1e-12))
+    return (template - tc) * scale + pc
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--setting", default="mpii->lsp")
+    ap.add_argument("--adapter", required=True, help="adapter folder made with the same shots (seed 0, 10 shots)")
+    ap.add_argument("--shots", type=int, default=10)
+    ap.add_argument("--poses", type=int, default=200)
+    ap.add_argument("--hide", type=float, default=0.3)
+    args = ap.parse_args()
+    setting = settings(args.data)[args.setting]
+    source = load_generator(setting["base"])
+    skeleton = source.config.skeleton
+    pool, mask = target_pool(setting, skeleton)
+    rng = np.random.default_rng(0)
+    perm = rng.permutation(len(pool))
+    shots, held = pool[perm[: args.shots]], pool[perm[args.shots: args.shots + args.poses]]
+    truth = held[:, mask]
+    partial = truth.copy()
+    hidden = rng.random(partial.shape[:2]) < args.hide
+    hidden[hidden.all(1), 0] = False
+    partial[hidden] = np.nan
+    full = np.full(held.shape, np.nan)
+    full[:, mask] = partial
+    norm = torso(held, skeleton)[:, None]
+
+    def err(filled: np.ndarray) -> float:
+        return float((np.linalg.norm(filled - truth, axis=-1) / norm)[hidden].mean())
+
+    rows = {}
+    for name, model in (("adapted", load_generator(setting["base"], args.adapter)), ("source", source)):
+        rows[f"{name} generator"] = err(complete_poses(model, full, progress=False)[:, mask])
+    mean_shot = shots[:, mask].mean(0)
+    rows["mean target pose"] = err(np.stack([place(mean_shot, p) for p in partial]))
+    nearest = []
+    for p in partial:
+        fits = [place(s[mask], p) for s in shots]
+        known = ~np.isnan(p).any(-1)
+        nearest.append(min(fits, key=lambda f: np.linalg.norm(f[known] - p[known])))
+    rows["nearest shot"] = err(np.stack(nearest))
+    print(f"| method ({args.setting}, {args.poses} held-out poses, {int(args.hide * 100)}% joints hidden) "
+          "| error of filled joints / torso |\n|---|---|")
+    for name, value in rows.items():
+        print(f"| {name} | {value:.3f} |")
+
+
+if __name__ == "__main__":
+    main()
