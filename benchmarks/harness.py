@@ -84,7 +84,8 @@ def augment_shots(unit_shots: np.ndarray, skeleton: str, n: int, rng: np.random.
 
 
 def run_one(setting_name: str, setting: dict, method: str, shots: int, seed: int, steps: int, samples: int,
-            cache: dict) -> dict:
+            cache: dict, overrides: dict | None = None) -> dict:
+    """One benchmark run; ``overrides`` sets AdaptConfig / MethodOptions fields by name."""
     base_name = setting["base"]
     if base_name not in cache:
         cache[base_name] = FlexPoseGenerator.from_pretrained(base_name)
@@ -120,6 +121,8 @@ def run_one(setting_name: str, setting: dict, method: str, shots: int, seed: int
             options.sparsity_weight = spec["sparsity_weight"]
         config = AdaptConfig(method=method_name, steps=steps, seed=seed, options=options,
                              pose_mixup=spec.get("pose_mixup", True))
+        for key, value in (overrides or {}).items():
+            setattr(options if hasattr(options, key) else config, key, value)
         base = FlexPoseGenerator.from_pretrained(base_name)
         disc = load_discriminator(str(Path(generator_dir(base_name)) / "discriminator"))
         result = adapt(base, disc, unit_shots, config, progress=False)

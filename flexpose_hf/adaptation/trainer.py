@@ -45,6 +45,8 @@ class AdaptConfig:
     mixup_share: float = 0.5  # share of each real batch made of mixed poses
     flip: bool = True
     image_d_every: int = 2
+    adv_weight: float = 1.0
+    mmd_weight: float = 0.0  # kernel MMD between generated and target (shots + mixup) coordinates
     r1_gamma: float = 1.0
     r1_every: int = 8
     seed: int = 0
@@ -55,7 +57,7 @@ class AdaptConfig:
         return self.lr_generator if self.lr_generator is not None else DEFAULT_LR.get(self.method, 2e-3)
 
 
-DEFAULT_LR = {"tau": 1e-2, "adaptor": 1e-2, "lora": 2e-3, "lora_all": 2e-3, "finetune": 2e-4, "freezed": 2e-4}
+DEFAULT_LR = {"tau": 5e-2, "adaptor": 1e-2, "lora": 2e-3, "lora_all": 2e-3, "finetune": 2e-4, "freezed": 2e-4}
 
 
 @dataclass
@@ -171,7 +173,9 @@ def adapt(
         if use_images:
             adv = adv + g_nonsaturating_loss(img_logits)
         reg = adapted.regularization()
-        loss_g = adv + reg.to(adv.device)
+        loss_g = config.adv_weight * adv + reg.to(adv.device)
+        if config.mmd_weight > 0:
+            loss_g = loss_g + config.mmd_weight * kernel_mmd(fake_unit[:, mask].flatten(1), real[:, mask].flatten(1))
         opt_g.zero_grad(set_to_none=True)
         accelerator.backward(loss_g)
         opt_g.step()
@@ -183,6 +187,15 @@ def adapt(
     accelerator.wait_for_everyone()
     adapted.model = accelerator.unwrap_model(model)
     return AdaptResult(adapted, mask_np, config.steps, time.time() - start, history)
+
+
+def kernel_mmd(x: torch.Tensor, y: torch.Tensor, bandwidths: tuple[float, ...] = (0.1, 0.2, 0.5, 1.0)) -> torch.Tensor:
+    """Biased squared MMD between two batches of pose vectors, RBF kernels at several bandwidths."""
+    xy = torch.cat([x, y])
+    d2 = torch.cdist(xy, xy).pow(2)
+    k = sum(torch.exp(-d2 / (2 * b**2 * x.shape[1] / 2)) for b in bandwidths)
+    n = len(x)
+    return k[:n, :n].mean() + k[n:, n:].mean() - 2 * k[:n, n:].mean()
 
 
 def mix_target_poses(pool: np.ndarray, mask: np.ndarray, skeleton: str, num: int,

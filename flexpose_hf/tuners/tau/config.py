@@ -8,8 +8,9 @@ from peft.config import PeftConfig
 
 TAU_PEFT_TYPE = "TAU"
 
-# Style layers that carry pose transformation, chosen by measurement (BENCHMARKS.md, "Which layers
-# tau adapts"): the early, coarse synthesis layers of the bundled generators.
+# Style layers tau adapts by default: the coarse layers (4x4 and 8x8 synthesis), where global pose
+# geometry is laid out. benchmarks/layer_choice.py measures the paper's Figure 4 curve to choose
+# them; see BENCHMARKS.md for what has been measured so far.
 DEFAULT_TAU_LAYERS = (0, 1, 2)
 
 
