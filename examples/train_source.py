@@ -35,7 +35,7 @@ from flexpose_hf.hub import write_generator_card
 from flexpose_hf.io import skeleton_of
 from flexpose_hf.metrics import evaluate_poses
 from flexpose_hf.training.checkpointing import TrainState, make_accelerator, resolve_resume, save_checkpoint
-from flexpose_hf.training.data import PoseSampler, to_unit_poses
+from flexpose_hf.training.data import PoseSampler, split_source, to_unit_poses
 from flexpose_hf.training.encoder import PoseEncoder, kl_to_standard_normal
 from flexpose_hf.training.losses import d_logistic_loss, g_nonsaturating_loss, r1_penalty
 
@@ -74,13 +74,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--push_to_hub", action="store_true")
     p.add_argument("--hub_model_id", default=None)
     return p.parse_args(argv)
-
-
-def split_source(keypoints: np.ndarray, held_out: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    complete = keypoints[~np.isnan(keypoints).any(axis=(1, 2))]
-    perm = np.random.default_rng(seed).permutation(len(complete))
-    held_out = min(held_out, len(complete) // 5)
-    return complete[perm[held_out:]], complete[perm[:held_out]]
 
 
 def main(argv: list[str] | None = None) -> dict:

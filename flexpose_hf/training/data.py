@@ -36,3 +36,11 @@ class PoseSampler:
     def sample(self, batch_size: int) -> torch.Tensor:
         idx = torch.randint(len(self.poses), (batch_size,), generator=self.generator)
         return self.poses[idx]
+
+
+def split_source(keypoints: np.ndarray, held_out: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Complete poses split into (training, held-out); at most a fifth is held out. Seeded."""
+    complete = keypoints[~np.isnan(keypoints).any(axis=(1, 2))]
+    perm = np.random.default_rng(seed).permutation(len(complete))
+    held_out = min(held_out, len(complete) // 5)
+    return complete[perm[held_out:]], complete[perm[:held_out]]
