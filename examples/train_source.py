@@ -29,15 +29,15 @@ from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 
 from flexpose_hf import FlexPoseGenerator, FlexPoseGeneratorConfig, PoseDiscriminator, load_poses, pose_arrays
-from flexpose_hf.codec import canvas_to_unit, unit_to_canvas
+from flexpose_hf.codec import canvas_to_unit
 from flexpose_hf.drawing import pose_grid
 from flexpose_hf.hub import write_generator_card
 from flexpose_hf.io import skeleton_of
 from flexpose_hf.metrics import evaluate_poses
+from flexpose_hf.training.adversarial import discriminator_loss, generator_adversarial_loss
 from flexpose_hf.training.checkpointing import TrainState, make_accelerator, resolve_resume, save_checkpoint
 from flexpose_hf.training.data import PoseSampler, split_source, to_unit_poses
 from flexpose_hf.training.encoder import PoseEncoder, kl_to_standard_normal
-from flexpose_hf.training.losses import d_logistic_loss, g_nonsaturating_loss, r1_penalty
 
 logger = logging.getLogger("train_source")
 
@@ -140,21 +140,8 @@ def main(argv: list[str] | None = None) -> dict:
         with torch.no_grad():
             fake_kp = generator(torch.randn(batch, config.z_dim, device=device), output="keypoints")
         fake_unit = canvas_to_unit(fake_kp, resolution, margin)
-        real_in = real.clone().requires_grad_(do_r1)
-        coords = torch.cat([real_in, fake_unit])
-        images = None
-        if use_images:
-            real_img = codec.encode(unit_to_canvas(real, resolution, margin)).requires_grad_(do_r1)
-            images = torch.cat([real_img, codec.encode(fake_kp)])
-        img_logits, coord_logits = discriminator(images, coords)
-        loss_d = d_logistic_loss(coord_logits[:batch], coord_logits[batch:])
-        r1_inputs, r1_logits = [real_in], coord_logits[:batch]
-        if use_images:
-            loss_d = loss_d + d_logistic_loss(img_logits[:batch], img_logits[batch:])
-            r1_inputs.append(real_img)
-            r1_logits = r1_logits + img_logits[:batch]
-        if do_r1:
-            loss_d = loss_d + 0.5 * args.r1_gamma * args.r1_every * r1_penalty(r1_logits, r1_inputs)
+        r1_weight = 0.5 * args.r1_gamma * args.r1_every if do_r1 else 0.0
+        loss_d = discriminator_loss(discriminator, codec, real, fake_unit, margin, use_images, r1_weight)
         opt_d.zero_grad(set_to_none=True)
         accelerator.backward(loss_d)
         opt_d.step()
@@ -167,11 +154,7 @@ def main(argv: list[str] | None = None) -> dict:
         out_unit = canvas_to_unit(out_kp, resolution, margin)
         recon = (out_unit[:batch] - real).pow(2).sum((1, 2)).mean() / (2 * args.recon_sigma**2)
         kl = kl_to_standard_normal(mean, logvar)
-        fake_images = codec.encode(out_kp[batch:]) if use_images else None
-        img_logits, coord_logits = discriminator(fake_images, out_unit[batch:])
-        adv = g_nonsaturating_loss(coord_logits)
-        if use_images:
-            adv = adv + g_nonsaturating_loss(img_logits)
+        adv = generator_adversarial_loss(discriminator, codec, out_unit[batch:], margin, use_images)
         loss_g = (recon + kl) / (2 * codec.num_joints) + args.adv_weight * adv
         opt_g.zero_grad(set_to_none=True)
         accelerator.backward(loss_g)

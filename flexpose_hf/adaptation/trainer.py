@@ -18,12 +18,12 @@ import torch
 from accelerate import Accelerator
 from tqdm.auto import tqdm
 
-from ..codec import canvas_to_unit, unit_to_canvas
+from ..codec import canvas_to_unit
 from ..errors import FlexPoseError
 from ..models import FlexPoseGenerator, PoseDiscriminator
+from ..training.adversarial import discriminator_loss, generator_adversarial_loss
 from ..training.checkpointing import TrainState, make_accelerator, resolve_resume, save_checkpoint
 from ..training.data import flip_poses
-from ..training.losses import d_logistic_loss, g_nonsaturating_loss, r1_penalty
 from .methods import AdaptedModel, MethodOptions, prepare_method
 from .mixup import mix_poses
 
@@ -146,32 +146,16 @@ def adapt(
 
         with torch.no_grad():
             fake_kp = model(torch.randn(batch, z_dim, generator=gen).to(device), output="keypoints")
-        real_in = real.clone().requires_grad_(do_r1)
         fake_unit = renormalize(canvas_to_unit(fake_kp, res, margin), mask)
-        images = None
-        if use_images:
-            real_img = codec.encode(unit_to_canvas(real, res, margin)).requires_grad_(do_r1)
-            images = torch.cat([real_img, codec.encode(unit_to_canvas(fake_unit, res, margin))])
-        img_logits, coord_logits = disc(images, torch.cat([real_in, fake_unit]), mask)
-        loss_d = d_logistic_loss(coord_logits[:batch], coord_logits[batch:])
-        r1_inputs, r1_logits = [real_in], coord_logits[:batch]
-        if use_images:
-            loss_d = loss_d + d_logistic_loss(img_logits[:batch], img_logits[batch:])
-            r1_inputs.append(real_img)
-            r1_logits = r1_logits + img_logits[:batch]
-        if do_r1:
-            loss_d = loss_d + 0.5 * config.r1_gamma * config.r1_every * r1_penalty(r1_logits, r1_inputs)
+        r1_weight = 0.5 * config.r1_gamma * config.r1_every if do_r1 else 0.0
+        loss_d = discriminator_loss(disc, codec, real, fake_unit, margin, use_images, r1_weight, mask)
         opt_d.zero_grad(set_to_none=True)
         accelerator.backward(loss_d)
         opt_d.step()
 
         z = torch.randn(batch, z_dim, generator=gen).to(device)
         fake_unit = renormalize(canvas_to_unit(model(z, output="keypoints"), res, margin), mask)
-        fake_images = codec.encode(unit_to_canvas(fake_unit, res, margin)) if use_images else None
-        img_logits, coord_logits = disc(fake_images, fake_unit, mask)
-        adv = g_nonsaturating_loss(coord_logits)
-        if use_images:
-            adv = adv + g_nonsaturating_loss(img_logits)
+        adv = generator_adversarial_loss(disc, codec, fake_unit, margin, use_images, mask)
         reg = adapted.regularization()
         loss_g = config.adv_weight * adv + reg.to(adv.device)
         if config.mmd_weight > 0:
