@@ -211,6 +211,30 @@ def _cmd_complete(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_grid(args: argparse.Namespace) -> int:
+    from .drawing import pose_grid
+    from .io import load_poses, pose_arrays, skeleton_of
+    from .loading import _base_generator, load_generator, sample_poses
+    from .skeletons import convert_keypoints
+
+    source = load_generator(args.base)
+    skeleton = _base_generator(source).config.skeleton
+    rows, labels = [sample_poses(source, args.num, seed=args.seed)], ["source"]
+    if args.adapter:
+        rows.append(sample_poses(load_generator(args.base, args.adapter), args.num, seed=args.seed))
+        labels.append("adapted (same z)")
+    if args.target:
+        ds = load_poses(args.target, format=args.format)
+        kp, vis = pose_arrays(ds)
+        converted, _ = convert_keypoints(kp, vis, skeleton_of(ds), skeleton)
+        usable = converted[~np.isnan(converted).all(axis=(1, 2))]
+        rows.append(usable[np.random.default_rng(args.seed).permutation(len(usable))[: args.num]])
+        labels.append("real target")
+    pose_grid(rows, skeleton, cell=args.cell, row_labels=labels).save(args.output)
+    print(f"wrote {args.output} ({', '.join(labels)})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="flexpose", description="FlexPose pose generation and adaptation.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
@@ -253,6 +277,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iters", type=int, default=150)
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_complete)
+
+    p = sub.add_parser("grid", help="picture: source samples, adapted samples from the same noise, real targets")
+    p.add_argument("--base", default=None)
+    p.add_argument("--adapter", default=None)
+    p.add_argument("--target", default=None, help="real target poses for the last row")
+    p.add_argument("--format", default=None)
+    p.add_argument("--num", type=int, default=8, help="poses per row")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cell", type=int, default=128)
+    p.add_argument("--output", required=True, help="PNG file")
+    p.set_defaults(func=_cmd_grid)
 
     p = sub.add_parser("evaluate", help="compare generated poses with real reference poses")
     p.add_argument("--samples", required=True, help="generated poses (any supported format)")

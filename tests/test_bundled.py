@@ -39,3 +39,14 @@ def test_main_job_on_the_bundled_default(tmp_path, capsys):
     assert json.loads((out / "adapter_config.json").read_text())["base_model_name_or_path"] == "mpii-body"
     assert (out / "grid.png").stat().st_size > 1000
     assert main(["sample", "--adapter", str(out), "--num-samples", "10", "--output", str(tmp_path / "s.json")]) == 0
+
+
+def test_grid_picture(tmp_path):
+    from PIL import Image
+
+    demo = Path(__file__).resolve().parents[1] / "flexpose_hf" / "data" / "coco_demo_10.json"
+    out = tmp_path / "grid.png"
+    assert main(["grid", "--base", "helen-face", "--num", "4", "--cell", "64", "--output", str(out)]) == 0
+    assert Image.open(out).size == (64 + 4 * 64, 64)
+    assert main(["grid", "--target", str(demo), "--num", "5", "--cell", "64", "--output", str(out)]) == 0
+    assert Image.open(out).size == (64 + 5 * 64, 2 * 64)
