@@ -38,7 +38,7 @@ def main() -> None:
     print(f"trainable parameters: {metrics['trainable_parameters']} of {metrics['generator_parameters']} "
           f"({100 * metrics['trainable_parameters'] / metrics['generator_parameters']:.3f}%)")
     print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
-    print(f"sampling: {rate:,.0f} poses/s (batches of 8192)")
+    print(f"sampling: {rate:,.0f} poses/s (batches of 512)")
 
 
 if __name__ == "__main__":

@@ -73,7 +73,7 @@ def load_generator(base: str | None = None, adapter: str | None = None) -> nn.Mo
 
 
 def sample_poses(model: nn.Module, num_samples: int, seed: int | None = 0, truncation: float = 1.0,
-                 batch_size: int = 8192) -> torch.Tensor:
+                 batch_size: int = 512) -> torch.Tensor:
     """Unit-coordinate poses from any generator-like module (plain, PEFT-wrapped or adaptor)."""
     import numpy as np
 
@@ -83,7 +83,7 @@ def sample_poses(model: nn.Module, num_samples: int, seed: int | None = 0, trunc
     gen = torch.Generator().manual_seed(seed) if seed is not None else None
     z = torch.randn(num_samples, base.config.z_dim, generator=gen)
     out = []
-    with torch.no_grad():
+    with torch.inference_mode():  # batches of 512 keep the activations in cache: fastest measured on CPU
         for chunk in z.split(batch_size):
             out.append(model(chunk, truncation=truncation, output="keypoints").float().cpu())
     canvas = torch.cat(out).numpy() if out else np.zeros((0, base.codec.num_joints, 2), np.float32)

@@ -188,14 +188,14 @@ class FlexPoseGenerator(
         return self.keypoints_from_styles(self.styles(self.mapping(z, truncation)))
 
     # --- user-facing sampling --------------------------------------------------------------------
-    @torch.no_grad()
+    @torch.inference_mode()
     def sample(
         self,
         num_samples: int,
         seed: int | None = None,
         truncation: float = 1.0,
         return_images: bool = False,
-        batch_size: int = 4096,
+        batch_size: int = 512,
     ) -> dict[str, np.ndarray | torch.Tensor]:
         """Draw poses: ``keypoints`` (N x J x 2 pose coordinates: centred, longer side 1),
         ``confidence`` (N x J) and, with ``return_images``, the ``images`` (N x C x R x R)."""
