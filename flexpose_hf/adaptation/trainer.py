@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -200,7 +200,3 @@ def renormalize(unit: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 def renormalize_np(unit: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return renormalize(torch.from_numpy(np.nan_to_num(unit).astype(np.float32)), torch.from_numpy(mask)).numpy()
-
-
-def config_dict(config: AdaptConfig) -> dict:
-    return asdict(config)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import PoseFormatError
 from ..skeletons import get_skeleton
+from ..utils import atomic_write_bytes
 from .records import PoseRecords
 
 
@@ -33,13 +33,7 @@ def read_npz(path: Path) -> PoseRecords:
 
 def write_npz(path: str | Path, keypoints: np.ndarray, skeleton: str, **extra: np.ndarray) -> None:
     """Write atomically (temporary file, then rename)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".npz")
-    os.close(fd)
-    try:
-        np.savez(tmp, keypoints=np.asarray(keypoints, np.float32), skeleton=np.asarray(skeleton),
-                 visible=~np.isnan(keypoints).any(-1), **extra)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buffer = io.BytesIO()
+    np.savez(buffer, keypoints=np.asarray(keypoints, np.float32), skeleton=np.asarray(skeleton),
+             visible=~np.isnan(keypoints).any(-1), **extra)
+    atomic_write_bytes(path, buffer.getvalue())
