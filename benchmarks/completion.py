@@ -1,6 +1,6 @@
 """Completion of partial annotations: error of filled joints on held-out target poses.
 
-    python benchmarks/completion.py --data ../shared/data --adapter outputs/lsp-tau [--setting mpii->lsp]
+    python benchmarks/completion.py --data ../shared/data [--setting mpii->lsp]
 
 Hides a random 30% of the joints of held-out target poses (seeded), fills them with the adapted
 generator, the source generator, the mean target pose (the shots' mean, placed by the labelled
@@ -44,7 +44,6 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--setting", default="mpii->lsp")
-    ap.add_argument("--adapter", required=True, help="adapter folder made with the same shots (seed 0, 10 shots)")
     ap.add_argument("--shots", type=int, default=10)
     ap.add_argument("--poses", type=int, default=200)
     ap.add_argument("--hide", type=float, default=0.3)
@@ -68,8 +67,17 @@ def main() -> None:
     def err(filled: np.ndarray) -> float:
         return float((np.linalg.norm(filled - truth, axis=-1) / norm)[hidden].mean())
 
+    from flexpose_hf import FlexPoseGenerator
+    from flexpose_hf.adaptation import AdaptConfig, adapt
+    from flexpose_hf.adaptation.run import generator_dir
+    from flexpose_hf.models.discriminator import load_discriminator
+    from flexpose_hf.training.data import to_unit_poses
+
+    disc = load_discriminator(str(Path(generator_dir(setting["base"])) / "discriminator"))
+    adapted = adapt(FlexPoseGenerator.from_pretrained(setting["base"]), disc, to_unit_poses(shots), AdaptConfig(),
+                    progress=False).adapted.model.eval()
     rows = {}
-    for name, model in (("adapted", load_generator(setting["base"], args.adapter)), ("source", source)):
+    for name, model in (("adapted (tau)", adapted), ("source", source)):
         rows[f"{name} generator"] = err(complete_poses(model, full, progress=False)[:, mask])
     mean_shot = shots[:, mask].mean(0)
     rows["mean target pose"] = err(np.stack([place(mean_shot, p) for p in partial]))
