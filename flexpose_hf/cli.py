@@ -124,7 +124,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     from .codec import unit_to_canvas
     from .io.export import write_coco
     from .io.npz import write_npz
-    from .loading import _base_generator, load_generator, sample_poses
+    from .loading import base_generator, load_generator, sample_poses
 
     if args.num_samples < 1:
         raise FlexPoseError(f"--num-samples must be >= 1, got {args.num_samples}")
@@ -132,7 +132,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     if output.suffix.lower() not in (".json", ".npz"):
         raise FlexPoseError(f"--output {output}: use a .json (COCO keypoints) or .npz file name")
     model = load_generator(args.base, args.adapter)
-    skeleton = _base_generator(model).config.skeleton
+    skeleton = base_generator(model).config.skeleton
     unit = sample_poses(model, args.num_samples, seed=args.seed, truncation=args.truncation)
     pixels = unit_to_canvas(unit, args.canvas + 1, margin=0.1)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -185,7 +185,7 @@ def _cmd_complete(args: argparse.Namespace) -> int:
     from .io import load_poses, pose_arrays, skeleton_of
     from .io.export import write_coco
     from .io.npz import write_npz
-    from .loading import _base_generator, load_generator
+    from .loading import base_generator, load_generator
     from .skeletons import convert_keypoints
 
     output = Path(args.output)
@@ -194,7 +194,7 @@ def _cmd_complete(args: argparse.Namespace) -> int:
     if output.resolve() == Path(args.input).resolve():
         raise FlexPoseError("--output must not be the --input file (inputs are never modified)")
     model = load_generator(args.base, args.adapter)
-    skeleton = _base_generator(model).config.skeleton
+    skeleton = base_generator(model).config.skeleton
     ds = load_poses(args.input, format=args.format)
     kp, vis = pose_arrays(ds)
     converted, conv_vis = convert_keypoints(kp, vis, skeleton_of(ds), skeleton)
@@ -214,11 +214,11 @@ def _cmd_complete(args: argparse.Namespace) -> int:
 def _cmd_grid(args: argparse.Namespace) -> int:
     from .drawing import pose_grid
     from .io import load_poses, pose_arrays, skeleton_of
-    from .loading import _base_generator, load_generator, sample_poses
+    from .loading import base_generator, load_generator, sample_poses
     from .skeletons import convert_keypoints
 
     source = load_generator(args.base)
-    skeleton = _base_generator(source).config.skeleton
+    skeleton = base_generator(source).config.skeleton
     rows, labels = [sample_poses(source, args.num, seed=args.seed)], ["source"]
     if args.adapter:
         rows.append(sample_poses(load_generator(args.base, args.adapter), args.num, seed=args.seed))

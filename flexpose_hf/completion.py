@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from .codec import canvas_to_unit
 from .errors import FlexPoseError
-from .loading import _base_generator
+from .loading import base_generator
 
 
 def _masked_box(unit: torch.Tensor, known: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -38,7 +38,7 @@ def complete_poses(
 ) -> np.ndarray:
     """``keypoints``: N x J x 2 on the generator's skeleton (pixels, NaN = missing). Returns the
     same array with every missing joint filled. Poses need at least 2 labelled joints."""
-    base = _base_generator(model)
+    base = base_generator(model)
     kp = np.asarray(keypoints, np.float64)
     known_np = ~np.isnan(kp).any(-1)
     too_few = np.flatnonzero(known_np.sum(1) < 2)

@@ -20,10 +20,8 @@ DEFAULT_BASE = "mpii-body"
 
 
 def _looks_like_path(name: str) -> bool:
-    return (
-        name.startswith((".", "/", "~")) or os.sep in name.strip(os.sep).replace("/", "", 1) or name.count("/") > 1
-        or Path(name).suffix != "" and "/" not in name
-    )
+    """Hub repo ids are ``name`` or ``owner/name``; anything else is meant as a local path."""
+    return name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name
 
 
 def resolve_pretrained(name_or_path: str | os.PathLike) -> str:

@@ -79,7 +79,7 @@ def sample_poses(model: nn.Module, num_samples: int, seed: int | None = 0, trunc
 
     from .codec import canvas_to_unit
 
-    base = _base_generator(model)
+    base = base_generator(model)
     gen = torch.Generator().manual_seed(seed) if seed is not None else None
     z = torch.randn(num_samples, base.config.z_dim, generator=gen)
     out = []
@@ -90,7 +90,7 @@ def sample_poses(model: nn.Module, num_samples: int, seed: int | None = 0, trunc
     return canvas_to_unit(canvas, base.config.resolution, base.config.margin).astype(np.float32)
 
 
-def _base_generator(model: nn.Module) -> FlexPoseGenerator:
+def base_generator(model: nn.Module) -> FlexPoseGenerator:
     for module in model.modules():
         if isinstance(module, FlexPoseGenerator):
             return module

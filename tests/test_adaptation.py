@@ -98,9 +98,9 @@ def _adapt_cmd(base, out, steps, extra=()):
 def test_killed_run_resumes_to_the_same_adapter(tiny_base, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     full = tmp_path / "full"
-    subprocess.run(_adapt_cmd(tiny_base, full, 12), check=True, capture_output=True, env=env)
+    subprocess.run(_adapt_cmd(tiny_base, full, 40), check=True, capture_output=True, env=env)
     killed = tmp_path / "killed"
-    proc = subprocess.Popen(_adapt_cmd(tiny_base, killed, 12), stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen(_adapt_cmd(tiny_base, killed, 40), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, env=env)
     deadline = time.time() + 120
     while not (killed / "checkpoints" / "checkpoint-8").exists() and time.time() < deadline:
@@ -108,7 +108,7 @@ def test_killed_run_resumes_to_the_same_adapter(tiny_base, tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not (killed / "adapter_model.safetensors").exists(), "killed before finishing"
-    subprocess.run(_adapt_cmd(tiny_base, killed, 12, ["--resume_from_checkpoint", "latest"]), check=True,
+    subprocess.run(_adapt_cmd(tiny_base, killed, 40, ["--resume_from_checkpoint", "latest"]), check=True,
                    capture_output=True, env=env)
     a = load_file(str(full / "adapter_model.safetensors"))
     b = load_file(str(killed / "adapter_model.safetensors"))

@@ -40,25 +40,25 @@ def _cmd(out, steps, extra=()):
 
 def test_train_source_end_to_end_and_resume_after_kill(tmp_path):
     full = tmp_path / "full"
-    subprocess.run(_cmd(full, 12), check=True, capture_output=True, env=ENV, timeout=600)
+    subprocess.run(_cmd(full, 40), check=True, capture_output=True, env=ENV, timeout=600)
     generator = FlexPoseGenerator.from_pretrained(full)
     assert generator.config.skeleton == "coco17"
     assert generator.sample(4, seed=0)["keypoints"].shape == (4, 17, 2)
     summary = json.loads((full / "training_summary.json").read_text())
-    assert summary["steps"] == 12 and "nn1" in summary["final_metrics"]
+    assert summary["steps"] == 40 and "nn1" in summary["final_metrics"]
     assert (full / "discriminator" / "model.safetensors").exists()
     assert "library_name: flexpose_hf" in (full / "README.md").read_text()
     assert list((full / "samples").glob("*.png"))
 
     killed = tmp_path / "killed"
-    proc = subprocess.Popen(_cmd(killed, 12), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
+    proc = subprocess.Popen(_cmd(killed, 40), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
     deadline = time.time() + 300
     while not (killed / "checkpoints" / "checkpoint-8").exists() and time.time() < deadline:
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not (killed / "model.safetensors").exists()
-    subprocess.run(_cmd(killed, 12, ["--resume_from_checkpoint", "latest"]), check=True, capture_output=True,
+    subprocess.run(_cmd(killed, 40, ["--resume_from_checkpoint", "latest"]), check=True, capture_output=True,
                    env=ENV, timeout=600)
     a, b = load_file(str(full / "model.safetensors")), load_file(str(killed / "model.safetensors"))
     for key in a:

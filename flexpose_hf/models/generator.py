@@ -9,7 +9,6 @@ heatmaps pass a keypoint bottleneck (spatial soft-argmax) and are re-drawn by th
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict, dataclass, field, fields
 from itertools import pairwise
@@ -311,11 +310,3 @@ def load_strict(model: nn.Module, weights_file: str | os.PathLike) -> None:
                 f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in mismatched[:5]))
         raise CheckpointError(f"{weights_file}: weights do not fit the config: " + "; ".join(parts))
     model.load_state_dict(state, strict=True)
-
-
-def read_config(directory: str | os.PathLike) -> FlexPoseGeneratorConfig:
-    path = Path(directory) / constants.CONFIG_NAME
-    try:
-        return FlexPoseGeneratorConfig.from_dict(json.loads(path.read_text()))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{path}: cannot read config ({exc})") from None

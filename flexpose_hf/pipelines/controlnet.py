@@ -15,7 +15,7 @@ from torch import nn
 
 from ..drawing import draw_openpose
 from ..export_openpose import fit_unit_poses, to_openpose18
-from ..loading import _base_generator, sample_poses
+from ..loading import base_generator, sample_poses
 
 
 @dataclass
@@ -41,7 +41,7 @@ class FlexPoseControlNetPipeline:
                  margin: float = 0.1) -> None:
         self.generator = generator
         self.pipe = controlnet_pipeline
-        self.skeleton = _base_generator(generator).config.skeleton
+        self.skeleton = base_generator(generator).config.skeleton
         self.approximate_head = approximate_head
         self.margin = margin
 
