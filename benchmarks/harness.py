@@ -2,6 +2,7 @@
 
     python benchmarks/harness.py --data ../shared/data --out benchmarks/results            # default table
     python benchmarks/harness.py --data ../shared/data --out /tmp/quick --quick            # minutes, for CI
+    python benchmarks/harness.py --data ../shared/data --out benchmarks/results --jobs 2   # 2 runs at a time
 
 For each run: pick the shots (seeded, disjoint from the held-out target poses), adapt (or build the
 reference samples), draw 2,000 poses, evaluate them against the held-out target poses on the joints
@@ -14,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
+import os
 import resource
 import sys
 import time
@@ -138,6 +141,18 @@ def run_one(setting_name: str, setting: dict, method: str, shots: int, seed: int
     return record
 
 
+_WORKER_CACHE: dict = {}
+
+
+def _init_worker(threads: int) -> None:
+    torch.set_num_threads(threads)
+
+
+def _run_task(task: tuple) -> dict:
+    """``run_one`` in a worker process, with that process's own model and data cache."""
+    return run_one(*task, _WORKER_CACHE)
+
+
 def table(records: list[dict], notes: dict[str, str]) -> str:
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in records:
@@ -175,6 +190,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--steps", type=int, default=AdaptConfig.steps)
     p.add_argument("--samples", type=int, default=2000)
+    p.add_argument("--jobs", type=int, default=1, help="runs in parallel (processes sharing the cores)")
     p.add_argument("--quick", action="store_true", help="one seed, 20 steps, 500 samples, few methods")
     args = p.parse_args(argv)
     torch.set_num_threads(max(1, torch.get_num_threads()))
@@ -185,18 +201,27 @@ def main(argv: list[str] | None = None) -> list[dict]:
     all_settings = settings(args.data)
     chosen = args.settings.split(",") if args.settings else list(all_settings)
     args.out.mkdir(parents=True, exist_ok=True)
-    records, cache = [], {}
-    lines_path = args.out / "runs.jsonl"
-    with open(lines_path, "a") as fh:
-        for name in chosen:
-            for shots in [int(s) for s in args.shots.split(",")]:
-                for method in methods:
-                    for seed in range(args.seeds):
-                        record = run_one(name, all_settings[name], method, shots, seed, args.steps, args.samples, cache)
-                        records.append(record)
-                        fh.write(json.dumps(record) + "\n")
-                        fh.flush()
-                        print(json.dumps(record), file=sys.stderr, flush=True)
+    tasks = [(name, all_settings[name], method, shots, seed, args.steps, args.samples)
+             for name in chosen for shots in [int(s) for s in args.shots.split(",")]
+             for method in methods for seed in range(args.seeds)]
+    records = []
+    with open(args.out / "runs.jsonl", "a") as fh:
+        def keep(record: dict) -> None:
+            records.append(record)
+            fh.write(json.dumps(record) + "\n")
+            fh.flush()
+            print(json.dumps(record), file=sys.stderr, flush=True)
+
+        if args.jobs <= 1:
+            for task in tasks:
+                keep(_run_task(task))
+        else:
+            # Each worker gets an equal share of the cores; spawn keeps torch's thread pools separate.
+            threads = max(1, (os.cpu_count() or 1) // args.jobs)
+            ctx = multiprocessing.get_context("spawn")
+            with ctx.Pool(args.jobs, initializer=_init_worker, initargs=(threads,)) as pool:
+                for record in pool.imap(_run_task, tasks):  # results in task order
+                    keep(record)
     notes = {k: v["note"] for k, v in all_settings.items() if "note" in v}
     md = table(records, notes)
     (args.out / "table.md").write_text(md + "\n")

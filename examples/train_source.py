@@ -9,6 +9,8 @@ Recipe (measured in BENCHMARKS.md): the StyleGAN2-style generator is trained wit
     distributed like the prior (coverage, fast);
   * non-saturating adversarial losses from a coordinate critic every step and a skeleton-image
     critic every ``--image_d_every`` steps, with lazy R1 (realism);
+  * optionally (``--structure_weight``) a structure-matching term: the distributions of limb
+    left/right asymmetry and bone-length ratios of prior samples match those of the real batch;
   * horizontal-flip augmentation (mirror x, swap left/right joints);
 and an EMA copy of the generator is what gets evaluated and saved. Checkpoints are written every
 ``--checkpointing_steps``; ``--resume_from_checkpoint latest`` continues a killed run.
@@ -38,6 +40,7 @@ from flexpose_hf.training.adversarial import discriminator_loss, generator_adver
 from flexpose_hf.training.checkpointing import TrainState, make_accelerator, resolve_resume, save_checkpoint
 from flexpose_hf.training.data import PoseSampler, split_source, to_unit_poses
 from flexpose_hf.training.encoder import PoseEncoder, kl_to_standard_normal
+from flexpose_hf.training.structure import StructureStatistics, sorted_w2
 
 logger = logging.getLogger("train_source")
 
@@ -58,6 +61,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--learning_rate", type=float, default=2e-3)
     p.add_argument("--recon_sigma", type=float, default=0.02, help="reconstruction noise scale (pose units)")
     p.add_argument("--adv_weight", type=float, default=0.1)
+    p.add_argument("--structure_weight", type=float, default=0.0,
+                   help="weight of the structure-matching term (limb asymmetry, bone ratios; 0: off)")
     p.add_argument("--image_d_every", type=int, default=4, help="image critic every N steps (0: never)")
     p.add_argument("--r1_gamma", type=float, default=1.0)
     p.add_argument("--r1_every", type=int, default=16)
@@ -126,6 +131,7 @@ def main(argv: list[str] | None = None) -> dict:
     resolution, margin = config.resolution, config.margin
     codec = accelerator.unwrap_model(generator).codec
     batch = args.batch_size
+    structure = StructureStatistics(skeleton).to(device)
     history: list[dict] = []
     progress = tqdm(range(state.step, args.max_steps), initial=state.step, total=args.max_steps,
                     disable=not accelerator.is_local_main_process, desc="train_source")
@@ -156,6 +162,10 @@ def main(argv: list[str] | None = None) -> dict:
         kl = kl_to_standard_normal(mean, logvar)
         adv = generator_adversarial_loss(discriminator, codec, out_unit[batch:], margin, use_images)
         loss_g = (recon + kl) / (2 * codec.num_joints) + args.adv_weight * adv
+        struct = out_unit.new_zeros(())
+        if args.structure_weight > 0:
+            struct = sorted_w2(structure(out_unit[batch:]), structure(real))
+            loss_g = loss_g + args.structure_weight * struct
         opt_g.zero_grad(set_to_none=True)
         accelerator.backward(loss_g)
         opt_g.step()
@@ -170,7 +180,7 @@ def main(argv: list[str] | None = None) -> dict:
         state.step = step + 1
 
         logs = {"loss_d": loss_d.item(), "recon_mse": (recon * 2 * args.recon_sigma**2).item() / codec.num_joints,
-                "kl": kl.item(), "adv": adv.item()}
+                "kl": kl.item(), "adv": adv.item(), "structure": struct.item()}
         progress.set_postfix(recon=f"{logs['recon_mse']:.4f}", kl=f"{logs['kl']:.1f}")
         if report_to:
             accelerator.log(logs, step=state.step)

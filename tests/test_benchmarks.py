@@ -11,7 +11,7 @@ def test_harness_quick_mode(shared_data, tmp_path):
     import harness
 
     records = harness.main(["--data", str(shared_data), "--out", str(tmp_path), "--quick",
-                            "--settings", "mpii->coco"])
+                            "--settings", "mpii->coco", "--jobs", "2"])
     methods = [r["method"] for r in records]
     assert methods == ["floor", "source", "repeat_shots", "tau"]
     lines = [json.loads(line) for line in (tmp_path / "runs.jsonl").read_text().splitlines()]
