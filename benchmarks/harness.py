@@ -172,11 +172,10 @@ def table(records: list[dict], notes: dict[str, str]) -> str:
 
             mem = [r["memorization"] / r["memorization_chance"] for r in rows if "memorization" in r]
             adapt_s = [r["adapt_seconds"] for r in rows if "adapt_seconds" in r]
+            mem_text = f"{np.mean(mem):.2f}x" if mem else "-"
+            cost = (f"{np.mean(adapt_s):.1f} | {rows[0].get('trainable_parameters', '-')}" if adapt_s else "- | -")
             lines.append(f"| {shots} | {method} | {len(rows)} | {ms('nn1')} | {ms('coverage')} | {ms('precision')} | "
-                         f"{ms('recall')} | {np.mean(mem):.2f}x | {np.mean(adapt_s):.1f} | "
-                         f"{rows[0].get('trainable_parameters', '-')} |" if adapt_s else
-                         f"| {shots} | {method} | {len(rows)} | {ms('nn1')} | {ms('coverage')} | {ms('precision')} | "
-                         f"{ms('recall')} | {np.mean(mem):.2f}x | - | - |")
+                         f"{ms('recall')} | {mem_text} | {cost} |")
     return "\n".join(lines)
 
 
@@ -204,7 +203,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     tasks = [(name, all_settings[name], method, shots, seed, args.steps, args.samples)
              for name in chosen for shots in [int(s) for s in args.shots.split(",")]
              for method in methods for seed in range(args.seeds)]
-    records = []
+    records, started = [], time.perf_counter()
     with open(args.out / "runs.jsonl", "a") as fh:
         def keep(record: dict) -> None:
             records.append(record)
@@ -223,7 +222,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 for record in pool.imap(_run_task, tasks):  # results in task order
                     keep(record)
     notes = {k: v["note"] for k, v in all_settings.items() if "note" in v}
-    md = table(records, notes)
+    md = table(records, notes) + (f"\n\n{len(records)} runs in {(time.perf_counter() - started) / 60:.1f} min "
+                                  f"of wall time ({args.jobs} at a time, {os.cpu_count()} CPU cores).")
     (args.out / "table.md").write_text(md + "\n")
     print(md)
     return records

@@ -123,6 +123,9 @@ def main(argv: list[str] | None = None) -> dict:
     resume = resolve_resume(ckpt_dir, args.resume_from_checkpoint)
     if resume is not None:
         accelerator.load_state(str(resume))
+        for opt in (opt_g, opt_d):  # the optimizer state restores the old rate; the flag wins
+            for group in opt.param_groups:
+                group["lr"] = args.learning_rate
         logger.info("resumed from %s at step %d", resume, state.step)
     if report_to:
         accelerator.init_trackers("train_source", config=vars(args))

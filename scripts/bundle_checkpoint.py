@@ -1,40 +1,63 @@
 """Copy a finished train_source run into the package as a bundled checkpoint (Hub layout).
 
-    python scripts/bundle_checkpoint.py runs/mpii-body mpii-body ["hardware note for the card"]
+    python scripts/bundle_checkpoint.py runs/mpii-body mpii-body [--hardware "note for the card"]
+    python scripts/bundle_checkpoint.py runs/body-s3 mpii-body --after runs/body-s1 runs/body-s2   # resumed runs
 
 Copies config.json, model.safetensors, README.md (the card), training_summary.json, the last
 sample grid, and discriminator/ (adaptation fine-tunes against it); never the training checkpoints.
+``--after`` names, oldest first, the runs that a resumed run continued from
+(``--resume_from_checkpoint``): the summary and card then list every command, the total wall time
+and the whole metric history.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import shutil
-import sys
 from pathlib import Path
 
 from flexpose_hf.hub import CHECKPOINT_DIR, write_generator_card
 
 
+def merge_stages(earlier: dict, later: dict) -> dict:
+    """One summary for a run resumed from another run's checkpoint."""
+    stages = earlier.get("stages") or [{"command": earlier["command"], "steps": earlier["steps"],
+                                         "wall_minutes": earlier["wall_minutes_this_run"]}]
+    stages = [*stages, {"command": later["command"], "steps": later["steps"],
+                        "wall_minutes": later["wall_minutes_this_run"]}]
+    return {**later, "stages": stages, "command": " && ".join(s["command"] for s in stages),
+            "wall_minutes_total": round(sum(s["wall_minutes"] for s in stages), 2),
+            "history": [*earlier.get("history", []), *later.get("history", [])]}
+
+
 def main() -> None:
-    run, name = Path(sys.argv[1]), sys.argv[2]
-    dest = CHECKPOINT_DIR / name
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("run", type=Path)
+    p.add_argument("name")
+    p.add_argument("--after", type=Path, nargs="+", default=[], help="earlier runs this one resumed from, oldest first")
+    p.add_argument("--hardware", default=None)
+    args = p.parse_args()
+    run, dest = args.run, CHECKPOINT_DIR / args.name
+    summary = json.loads((run / "training_summary.json").read_text())
+    if args.after:
+        stages = [json.loads((d / "training_summary.json").read_text()) for d in args.after] + [summary]
+        summary = stages[0]
+        for later in stages[1:]:
+            summary = merge_stages(summary, later)
+    if args.hardware:
+        summary["hardware"] = args.hardware
     if dest.exists():
         shutil.rmtree(dest)
     (dest / "discriminator").mkdir(parents=True)
-    for item in ("config.json", "model.safetensors", "training_summary.json"):
-        shutil.copy2(run / item, dest / item)
     for item in ("config.json", "model.safetensors"):
+        shutil.copy2(run / item, dest / item)
         shutil.copy2(run / "discriminator" / item, dest / "discriminator" / item)
+    (dest / "training_summary.json").write_text(json.dumps(summary, indent=2))
     grids = sorted((run / "samples").glob("step-*.png"))
     if grids:
         shutil.copy2(grids[-1], dest / "samples.png")
-    import json
-
-    summary = json.loads((run / "training_summary.json").read_text())
-    if len(sys.argv) > 3:
-        summary["hardware"] = sys.argv[3]
-        (dest / "training_summary.json").write_text(json.dumps(summary, indent=2))
-    write_generator_card(dest, summary, repo=name)
+    write_generator_card(dest, summary, repo=args.name)
     print(f"bundled {run} as {dest}: {sorted(p.name for p in dest.rglob('*'))}")
 
 
