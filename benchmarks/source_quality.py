@@ -1,6 +1,6 @@
 """Quality of a source generator against the real poses it never trained on, beside a Gaussian fit.
 
-    python benchmarks/source_quality.py --base mpii-body --data ../shared/data/mpii/mpii_dataset.csv
+    python benchmarks/source_quality.py --base mpii-body --data ../shared/data/mpii/mpii_dataset.csv --seeds 1234,0,1,2,3
 
 Uses the same held-out split as examples/train_source.py (seed and size from the checkpoint's
 training_summary.json), 2,000 samples, the 12 limb joints for bodies (all joints for faces).
@@ -29,14 +29,20 @@ def main() -> None:
     p.add_argument("--base", default="mpii-body")
     p.add_argument("--data", required=True)
     p.add_argument("--samples", type=int, default=2000)
+    p.add_argument("--seeds", default="1234", help="comma-separated sampling seeds (one row each)")
     args = p.parse_args()
     generator = FlexPoseGenerator.from_pretrained(args.base).eval()
     summary = json.loads((Path(generator_dir(args.base)) / "training_summary.json").read_text())
     skeleton = generator.config.skeleton
     _, held = split_source(pose_arrays(load_poses(args.data))[0], summary["held_out_poses"], seed=0)
     joints = "limbs" if skeleton != "face68" else "shared"
-    rows = {"generator": evaluate_poses(generator.sample(args.samples, seed=1234)["keypoints"], skeleton, held,
-                                        skeleton, joints=joints)}
+    rows = {f"generator (sampling seed {seed})": evaluate_poses(
+        generator.sample(args.samples, seed=int(seed))["keypoints"], skeleton, held, skeleton, joints=joints)
+        for seed in args.seeds.split(",")}
+    if len(rows) > 1:
+        per_seed = list(rows.values())
+        rows["generator, mean over seeds"] = {k: float(np.mean([m[k] for m in per_seed])) for k in per_seed[0]
+                                              if isinstance(per_seed[0][k], float)}
     names = LIMB_JOINTS if joints == "limbs" else get_skeleton(skeleton).joints
     train, _ = split_source(pose_arrays(load_poses(args.data))[0], summary["held_out_poses"], seed=0)
     vec = select_joints(train, skeleton, tuple(names)).vectors

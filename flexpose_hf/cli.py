@@ -220,9 +220,9 @@ def _cmd_grid(args: argparse.Namespace) -> int:
     source = load_generator(args.base)
     skeleton = base_generator(source).config.skeleton
     rows, labels = [sample_poses(source, args.num, seed=args.seed)], ["source"]
-    if args.adapter:
-        rows.append(sample_poses(load_generator(args.base, args.adapter), args.num, seed=args.seed))
-        labels.append("adapted (same z)")
+    for adapter in args.adapter:
+        rows.append(sample_poses(load_generator(args.base, adapter), args.num, seed=args.seed))
+        labels.append("adapted (same z)" if len(args.adapter) == 1 else f"{Path(adapter).name} (same z)")
     if args.target:
         ds = load_poses(args.target, format=args.format)
         kp, vis = pose_arrays(ds)
@@ -280,7 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("grid", help="picture: source samples, adapted samples from the same noise, real targets")
     p.add_argument("--base", default=None)
-    p.add_argument("--adapter", default=None)
+    p.add_argument("--adapter", action="append", default=[],
+                   help="an adapter folder (repeat to compare several; one row each)")
     p.add_argument("--target", default=None, help="real target poses for the last row")
     p.add_argument("--format", default=None)
     p.add_argument("--num", type=int, default=8, help="poses per row")

@@ -39,6 +39,12 @@ def test_main_job_on_the_bundled_default(tmp_path, capsys):
     assert json.loads((out / "adapter_config.json").read_text())["base_model_name_or_path"] == "mpii-body"
     assert (out / "grid.png").stat().st_size > 1000
     assert main(["sample", "--adapter", str(out), "--num-samples", "10", "--output", str(tmp_path / "s.json")]) == 0
+    from PIL import Image
+
+    compare = tmp_path / "compare.png"  # one row per repeated --adapter, under the source row
+    assert main(["grid", "--adapter", str(out), "--adapter", str(out), "--num", "3", "--cell", "32",
+                 "--output", str(compare)]) == 0
+    assert Image.open(compare).size == (32 + 3 * 32, 3 * 32)
 
 
 def test_grid_picture(tmp_path):
