@@ -129,7 +129,7 @@ def run_one(setting_name: str, setting: dict, method: str, shots: int, seed: int
         base = FlexPoseGenerator.from_pretrained(base_name)
         disc = load_discriminator(str(Path(generator_dir(base_name)) / "discriminator"))
         result = adapt(base, disc, unit_shots, config, progress=False)
-        record.update(steps=steps, adapt_seconds=round(result.seconds, 2),
+        record.update(steps=steps, steps_kept=result.steps, adapt_seconds=round(result.seconds, 2),
                       trainable_parameters=result.adapted.num_trainable)
         t = time.perf_counter()
         fake = sample_poses(result.adapted.model, samples, seed=seed + 1)
@@ -190,6 +190,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--steps", type=int, default=AdaptConfig.steps)
     p.add_argument("--samples", type=int, default=2000)
     p.add_argument("--jobs", type=int, default=1, help="runs in parallel (processes sharing the cores)")
+    p.add_argument("--rebuild_table", action="store_true",
+                   help="only rewrite table.md from runs.jsonl (the latest record of each run wins)")
     p.add_argument("--quick", action="store_true", help="one seed, 20 steps, 500 samples, few methods")
     args = p.parse_args(argv)
     torch.set_num_threads(max(1, torch.get_num_threads()))
@@ -198,6 +200,16 @@ def main(argv: list[str] | None = None) -> list[dict]:
         args.seeds, args.steps, args.samples = 1, 20, 500
         methods = args.methods.split(",") if args.methods else ["floor", "source", "repeat_shots", "tau"]
     all_settings = settings(args.data)
+    notes = {k: v["note"] for k, v in all_settings.items() if "note" in v}
+    if args.rebuild_table:
+        latest = {}
+        for line in (args.out / "runs.jsonl").read_text().splitlines():
+            r = json.loads(line)
+            latest[(r["setting"], r["shots"], r["method"], r["seed"])] = r
+        md = table(list(latest.values()), notes)
+        (args.out / "table.md").write_text(md + "\n")
+        print(md)
+        return list(latest.values())
     chosen = args.settings.split(",") if args.settings else list(all_settings)
     args.out.mkdir(parents=True, exist_ok=True)
     tasks = [(name, all_settings[name], method, shots, seed, args.steps, args.samples)
@@ -221,7 +233,6 @@ def main(argv: list[str] | None = None) -> list[dict]:
             with ctx.Pool(args.jobs, initializer=_init_worker, initargs=(threads,)) as pool:
                 for record in pool.imap(_run_task, tasks):  # results in task order
                     keep(record)
-    notes = {k: v["note"] for k, v in all_settings.items() if "note" in v}
     md = table(records, notes) + (f"\n\n{len(records)} runs in {(time.perf_counter() - started) / 60:.1f} min "
                                   f"of wall time ({args.jobs} at a time, {os.cpu_count()} CPU cores).")
     (args.out / "table.md").write_text(md + "\n")

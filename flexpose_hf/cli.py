@@ -279,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_complete)
 
     p = sub.add_parser("grid", help="picture: source samples, adapted samples from the same noise, real targets")
-    p.add_argument("--base", default=None)
+    p.add_argument("--base", default=None, help="bundled name, local dir or Hub repo (default: mpii-body)")
     p.add_argument("--adapter", action="append", default=[],
                    help="an adapter folder (repeat to compare several; one row each)")
     p.add_argument("--target", default=None, help="real target poses for the last row")

@@ -136,6 +136,7 @@ def run_adaptation(
         source_samples = sample_poses(source, 8, seed=seed)
 
     metrics: dict = {"method": method, "num_shots": len(unit_shots), "steps": config.steps,
+                     "steps_kept": result.steps,
                      "adapt_seconds": round(result.seconds, 2), "trainable_parameters": adapted.num_trainable,
                      "generator_parameters": sum(p.numel() for p in source.parameters()),
                      "trained_parameter_checksum": checksum,

@@ -51,12 +51,26 @@ class AdaptConfig:
     r1_every: int = 8
     seed: int = 0
     checkpointing_steps: int = 100
+    # Divergence guard: every ``guard_every`` steps the spread of a fixed batch of samples is compared
+    # with the unadapted model's; outside [1 / (1 + t), 1 + t] for t = ``spread_tolerance`` (default
+    # per method, see DEFAULT_SPREAD_TOLERANCE; 0 disables it) the last passing state is restored and
+    # training stops. It sees only generated poses, never held-out data.
+    spread_tolerance: float | None = None
+    guard_every: int = 25
     options: MethodOptions = field(default_factory=MethodOptions)
 
     def learning_rate(self) -> float:
         return self.lr_generator if self.lr_generator is not None else DEFAULT_LR.get(self.method, 2e-3)
 
+    def tolerance(self) -> float:
+        if self.spread_tolerance is not None:
+            return self.spread_tolerance
+        return DEFAULT_SPREAD_TOLERANCE.get(self.method, 0.0)
 
+
+# tau is meant to stay near identity: measured, its sample spread stays within 1% of the source's over
+# a normal run, while a diverging run drifted past 2% well before its poses broke (BENCHMARKS.md).
+DEFAULT_SPREAD_TOLERANCE = {"tau": 0.02}
 DEFAULT_LR = {"tau": 5e-2, "adaptor": 1e-2, "lora": 2e-3, "lora_all": 2e-3, "finetune": 2e-4, "freezed": 2e-4}
 
 
@@ -64,7 +78,7 @@ DEFAULT_LR = {"tau": 5e-2, "adaptor": 1e-2, "lora": 2e-3, "lora_all": 2e-3, "fin
 class AdaptResult:
     adapted: AdaptedModel
     joint_mask: np.ndarray
-    steps: int
+    steps: int  # steps whose updates the result keeps (fewer than asked when the guard stopped it)
     seconds: float
     history: list[dict]
 
@@ -113,6 +127,10 @@ def adapt(
         p.requires_grad_(False)
     opt_g = torch.optim.Adam(adapted.trainable, lr=config.learning_rate(), betas=(0.5, 0.99))
     opt_d = torch.optim.Adam(d_params, lr=config.lr_discriminator, betas=(0.5, 0.99))
+    guard_z = torch.randn(256, base.config.z_dim, generator=torch.Generator().manual_seed(config.seed + 7919))
+    mask_t = torch.from_numpy(mask_np)
+    # Every method starts exactly at the source generator, so this is the source's spread.
+    source_spread = sample_spread(adapted.model, guard_z, mask_t, base.config.resolution, base.config.margin)
     model, disc, opt_g, opt_d = accelerator.prepare(adapted.model, discriminator, opt_g, opt_d)
     state = TrainState()
     accelerator.register_for_checkpointing(state)
@@ -129,6 +147,8 @@ def adapt(
     batch = config.batch_size
     n_mix = round(batch * config.mixup_share) if config.pose_mixup and len(unit_shots) > 1 else 0
     history: list[dict] = []
+    last_good = [p.detach().clone() for p in adapted.trainable]
+    trained_steps = config.steps
     start = time.time()
     bar = tqdm(range(state.step, config.steps), initial=state.step, total=config.steps,
                disable=not (progress and accelerator.is_local_main_process), desc=f"adapt ({config.method})")
@@ -166,11 +186,33 @@ def adapt(
         state.step = step + 1
         history.append({"step": state.step, "loss_d": loss_d.item(), "adv": adv.item(), "reg": float(reg.detach())})
         bar.set_postfix(d=f"{loss_d.item():.3f}", g=f"{adv.item():.3f}")
+        if config.guard_every > 0 and state.step % config.guard_every == 0:
+            ratio = sample_spread(model, guard_z.to(device), mask, res, margin) / source_spread
+            history[-1]["spread_ratio"] = ratio
+            tolerance = config.tolerance()
+            if tolerance > 0 and not 1 / (1 + tolerance) <= ratio <= 1 + tolerance:
+                with torch.no_grad():
+                    for p, good in zip(adapted.trainable, last_good):
+                        p.copy_(good)
+                logger.warning("adaptation stopped at step %d: sample spread %.3f x the source's (tolerance "
+                               "%.2f); kept the state of step %d", state.step, ratio, tolerance,
+                               state.step - config.guard_every)
+                history[-1]["stopped"] = True
+                trained_steps = state.step - config.guard_every
+                break
+            last_good = [p.detach().clone() for p in adapted.trainable]
         if checkpoint_dir is not None and (state.step % config.checkpointing_steps == 0) and state.step < config.steps:
             save_checkpoint(accelerator, checkpoint_dir, state.step)
     accelerator.wait_for_everyone()
     adapted.model = accelerator.unwrap_model(model)
-    return AdaptResult(adapted, mask_np, config.steps, time.time() - start, history)
+    return AdaptResult(adapted, mask_np, trained_steps, time.time() - start, history)
+
+
+@torch.no_grad()
+def sample_spread(model: torch.nn.Module, z: torch.Tensor, mask: torch.Tensor, resolution: int, margin: float) -> float:
+    """Mean pairwise distance between the (re-normalized, masked) poses generated from ``z``."""
+    poses = renormalize(canvas_to_unit(model(z, output="keypoints"), resolution, margin), mask)[:, mask]
+    return float(torch.cdist(poses.flatten(1), poses.flatten(1)).mean())
 
 
 def kernel_mmd(x: torch.Tensor, y: torch.Tensor, bandwidths: tuple[float, ...] = (0.1, 0.2, 0.5, 1.0)) -> torch.Tensor:
