@@ -147,7 +147,8 @@ def adapt(
     batch = config.batch_size
     n_mix = round(batch * config.mixup_share) if config.pose_mixup and len(unit_shots) > 1 else 0
     history: list[dict] = []
-    last_good = [p.detach().clone() for p in adapted.trainable]
+    if state.snapshot is None:  # a resumed run continues from the snapshot its checkpoint saved
+        state.snapshot = [p.detach().clone() for p in adapted.trainable]
     trained_steps = config.steps
     start = time.time()
     bar = tqdm(range(state.step, config.steps), initial=state.step, total=config.steps,
@@ -192,15 +193,15 @@ def adapt(
             tolerance = config.tolerance()
             if tolerance > 0 and not 1 / (1 + tolerance) <= ratio <= 1 + tolerance:
                 with torch.no_grad():
-                    for p, good in zip(adapted.trainable, last_good):
-                        p.copy_(good)
+                    for p, good in zip(adapted.trainable, state.snapshot):
+                        p.copy_(good.to(p.device))
                 logger.warning("adaptation stopped at step %d: sample spread %.3f x the source's (tolerance "
                                "%.2f); kept the state of step %d", state.step, ratio, tolerance,
                                state.step - config.guard_every)
                 history[-1]["stopped"] = True
                 trained_steps = state.step - config.guard_every
                 break
-            last_good = [p.detach().clone() for p in adapted.trainable]
+            state.snapshot = [p.detach().clone() for p in adapted.trainable]
         if checkpoint_dir is not None and (state.step % config.checkpointing_steps == 0) and state.step < config.steps:
             save_checkpoint(accelerator, checkpoint_dir, state.step)
     accelerator.wait_for_everyone()
