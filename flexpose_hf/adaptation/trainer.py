@@ -3,7 +3,8 @@
 The source discriminator is fine-tuned to tell the target poses (the shots, their mirror images
 and, with pose-mixup, mixtures of pairs of them) from generated ones, judging only the joints the
 target has; the generator side trains only what the method exposes, plus the method's regularizer
-(tau's Linear & Sparse penalty).
+(tau's Linear & Sparse penalty). A divergence guard (on by default for tau) stops training and
+keeps the last good state when the spread of generated poses drifts away from the source's.
 """
 
 from __future__ import annotations
