@@ -89,6 +89,7 @@ def write_generator_card(directory: str | os.PathLike, summary: dict, repo: str 
         hardware=summary.get("hardware", "2 CPU cores"), parameters=f"{summary['parameters']:,}",
         command=summary["command"], samples_vs_held_out=int(final.get("num_samples", 2000)),
         eval_joints=f"{final.get('joints', '?')} joints", metrics_table=metrics_table(final),
+        quality_note=summary.get("quality_note", ""),
         data_terms=DATA_TERMS.get(summary["skeleton"], "see the source dataset."),
     )
     card.save(directory / "README.md")
