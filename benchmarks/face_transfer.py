@@ -18,10 +18,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from harness import turned_faces
 
 from flexpose_hf import load_poses, pose_arrays
 from flexpose_hf.io.export import write_coco
-from harness import turned_faces
 
 
 def flexpose(*args: str) -> None:

@@ -22,13 +22,13 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+from harness import settings, target_pool
 
 from flexpose_hf import load_poses, pose_arrays
 from flexpose_hf.adaptation.mixup import kinematic_tree
 from flexpose_hf.metrics import evaluate_poses
 from flexpose_hf.skeletons import get_skeleton
 from flexpose_hf.training.data import to_unit_poses
-from harness import settings, target_pool
 
 
 class BoneModel:

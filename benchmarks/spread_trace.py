@@ -13,6 +13,7 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+from harness import settings, target_pool
 
 from flexpose_hf import FlexPoseGenerator
 from flexpose_hf.adaptation import AdaptConfig, adapt
@@ -22,7 +23,6 @@ from flexpose_hf.metrics import evaluate_poses
 from flexpose_hf.models.discriminator import load_discriminator
 from flexpose_hf.skeletons import get_skeleton
 from flexpose_hf.training.data import to_unit_poses
-from harness import settings, target_pool
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ import scipy.stats
 import torch
 
 from .errors import FlexPoseError
-from .skeletons import get_skeleton, shared_joints
+from .skeletons import get_skeleton, mirrored_limb_names, shared_joints
 
 logger = logging.getLogger(__name__)
 
@@ -155,10 +155,7 @@ def plausibility(
 
     ``fake`` and ``real`` are N x J x 2 over ``joints``; ``limbs`` are joint-name pairs.
     """
-    left = [(a, b) for a, b in limbs if a.startswith("left_") and b.startswith("left_")]
-    right = [("right_" + a[5:], "right_" + b[5:]) for a, b in left]
-    keep = [i for i, (a, b) in enumerate(right) if a in joints and b in joints]
-    left, right = [left[i] for i in keep], [right[i] for i in keep]
+    left, right = mirrored_limb_names(limbs, joints)
     result: dict[str, float] = {}
     if left:
         def asym(kp: np.ndarray) -> float:

@@ -223,6 +223,17 @@ DERIVED_JOINTS: dict[str, tuple[str, str]] = {
 }
 
 
+def mirrored_limb_names(
+    limbs: list[tuple[str, str]] | tuple[tuple[str, str], ...], joints: tuple[str, ...] | list[str]
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """The limbs with both ends ``left_*`` and their ``right_*`` mirror images (same order), kept
+    where the mirror's joints are among ``joints``."""
+    left = [(a, b) for a, b in limbs if a.startswith("left_") and b.startswith("left_")]
+    right = [("right_" + a[5:], "right_" + b[5:]) for a, b in left]
+    keep = [i for i, (a, b) in enumerate(right) if a in joints and b in joints]
+    return [left[i] for i in keep], [right[i] for i in keep]
+
+
 def shared_joints(a: str | Skeleton, b: str | Skeleton) -> list[str]:
     """Joint names present in both skeletons, in ``a``'s order."""
     a, b = get_skeleton(a), get_skeleton(b)

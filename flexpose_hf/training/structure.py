@@ -16,21 +16,14 @@ from __future__ import annotations
 
 import torch
 
-from ..skeletons import Skeleton, get_skeleton
+from ..skeletons import Skeleton, get_skeleton, mirrored_limb_names
 
 
 def mirrored_limbs(skeleton: str | Skeleton) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
     """Index pairs of the left limbs and of their mirrored right limbs (same order)."""
     s = get_skeleton(skeleton)
-    names = [(s.joints[a], s.joints[b]) for a, b in s.limbs]
-    left, right = [], []
-    for a, b in names:
-        if a.startswith("left_") and b.startswith("left_"):
-            mirror = ("right_" + a[5:], "right_" + b[5:])
-            if mirror[0] in s.joints and mirror[1] in s.joints:
-                left.append((s.index(a), s.index(b)))
-                right.append((s.index(mirror[0]), s.index(mirror[1])))
-    return left, right
+    left, right = mirrored_limb_names([(s.joints[a], s.joints[b]) for a, b in s.limbs], s.joints)
+    return [(s.index(a), s.index(b)) for a, b in left], [(s.index(a), s.index(b)) for a, b in right]
 
 
 class StructureStatistics(torch.nn.Module):
