@@ -194,7 +194,6 @@ def main(argv: list[str] | None = None) -> list[dict]:
                    help="only rewrite table.md from runs.jsonl (the latest record of each run wins)")
     p.add_argument("--quick", action="store_true", help="one seed, 20 steps, 500 samples, few methods")
     args = p.parse_args(argv)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     methods = args.methods.split(",") if args.methods else [*REFERENCE_ROWS, *METHODS]
     if args.quick:
         args.seeds, args.steps, args.samples = 1, 20, 500

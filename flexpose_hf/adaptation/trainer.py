@@ -129,9 +129,9 @@ def adapt(
     opt_g = torch.optim.Adam(adapted.trainable, lr=config.learning_rate(), betas=(0.5, 0.99))
     opt_d = torch.optim.Adam(d_params, lr=config.lr_discriminator, betas=(0.5, 0.99))
     guard_z = torch.randn(256, base.config.z_dim, generator=torch.Generator().manual_seed(config.seed + 7919))
-    mask_t = torch.from_numpy(mask_np)
+    mask = torch.from_numpy(mask_np)
     # Every method starts exactly at the source generator, so this is the source's spread.
-    source_spread = sample_spread(adapted.model, guard_z, mask_t, base.config.resolution, base.config.margin)
+    source_spread = sample_spread(adapted.model, guard_z, mask, base.config.resolution, base.config.margin)
     model, disc, opt_g, opt_d = accelerator.prepare(adapted.model, discriminator, opt_g, opt_d)
     state = TrainState()
     accelerator.register_for_checkpointing(state)
@@ -142,13 +142,14 @@ def adapt(
             logger.info("resumed from %s at step %d", resume, state.step)
 
     device = accelerator.device
-    mask = torch.from_numpy(mask_np).to(device)
+    mask, guard_z = mask.to(device), guard_z.to(device)
     res, margin, z_dim = base.config.resolution, base.config.margin, base.config.z_dim
     codec = base.codec
     batch = config.batch_size
     n_mix = round(batch * config.mixup_share) if config.pose_mixup and len(unit_shots) > 1 else 0
     history: list[dict] = []
-    if state.snapshot is None:  # a resumed run continues from the snapshot its checkpoint saved
+    tolerance = config.tolerance()
+    if tolerance > 0 and state.snapshot is None:  # a resumed run keeps the snapshot its checkpoint saved
         state.snapshot = [p.detach().clone() for p in adapted.trainable]
     trained_steps = config.steps
     start = time.time()
@@ -189,9 +190,8 @@ def adapt(
         history.append({"step": state.step, "loss_d": loss_d.item(), "adv": adv.item(), "reg": float(reg.detach())})
         bar.set_postfix(d=f"{loss_d.item():.3f}", g=f"{adv.item():.3f}")
         if config.guard_every > 0 and state.step % config.guard_every == 0:
-            ratio = sample_spread(model, guard_z.to(device), mask, res, margin) / source_spread
+            ratio = sample_spread(model, guard_z, mask, res, margin) / source_spread
             history[-1]["spread_ratio"] = ratio
-            tolerance = config.tolerance()
             if tolerance > 0 and not 1 / (1 + tolerance) <= ratio <= 1 + tolerance:
                 with torch.no_grad():
                     for p, good in zip(adapted.trainable, state.snapshot):
@@ -202,7 +202,8 @@ def adapt(
                 history[-1]["stopped"] = True
                 trained_steps = state.step - config.guard_every
                 break
-            state.snapshot = [p.detach().clone() for p in adapted.trainable]
+            if tolerance > 0:
+                state.snapshot = [p.detach().clone() for p in adapted.trainable]
         if checkpoint_dir is not None and (state.step % config.checkpointing_steps == 0) and state.step < config.steps:
             save_checkpoint(accelerator, checkpoint_dir, state.step)
     accelerator.wait_for_everyone()
