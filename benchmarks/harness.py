@@ -5,9 +5,11 @@
     python benchmarks/harness.py --data ../shared/data --out benchmarks/results --jobs 2   # 2 runs at a time
 
 For each run: pick the shots (seeded, disjoint from the held-out target poses), adapt (or build the
-reference samples), draw 2,000 poses, evaluate them against the held-out target poses on the joints
+reference samples), draw 10,000 poses (2,000 of them for the distribution metrics, all for the
+memorization count, whose events are rare), evaluate them against the held-out target poses on the joints
 the target shares with the base, and record metrics, wall time, the process's peak RSS, trainable
-parameters and sampling throughput. Methods plug in by name: the reference rows below, plus every
+parameters and sampling throughput. The source row and every adapted row of one seed decode the same
+latents (common random numbers), so their difference is the adaptation's, not sampling noise. Methods plug in by name: the reference rows below, plus every
 entry of flexpose_hf.adaptation.METHODS, plus ablations of tau.
 """
 
@@ -36,10 +38,13 @@ from flexpose_hf.skeletons import convert_keypoints, get_skeleton
 from flexpose_hf.training.data import flip_poses, to_unit_poses
 
 REFERENCE_ROWS = ("floor", "source", "augment_shots", "repeat_shots")
+# tau with one ingredient off (AdaptConfig / MethodOptions fields; "all" layers = every style layer).
 ABLATIONS = {
-    "tau_no_mixup": {"method": "tau", "pose_mixup": False},
-    "tau_no_sparse": {"method": "tau", "sparsity_weight": 0.0},
-    "tau_all_layers": {"method": "tau", "layers": "all"},
+    "tau_no_mixup": {"pose_mixup": False},
+    "tau_no_sparse": {"sparsity_weight": 0.0},
+    "tau_all_layers": {"layers": "all"},
+    "tau_no_calibration": {"spread_pull": 0.0},
+    "tau_calibration_only": {"adv_weight": 0.0},
 }
 
 
@@ -86,6 +91,11 @@ def augment_shots(unit_shots: np.ndarray, skeleton: str, n: int, rng: np.random.
     return out + rng.normal(0, 0.01, out.shape)
 
 
+def sampling_seed(seed: int) -> int:
+    """Seed of the evaluation latents, shared by the source row and the adapted rows of one run seed."""
+    return 1000 + seed
+
+
 def run_one(setting_name: str, setting: dict, method: str, shots: int, seed: int, steps: int, samples: int,
             cache: dict, overrides: dict | None = None) -> dict:
     """One benchmark run; ``overrides`` sets AdaptConfig / MethodOptions fields by name."""
@@ -109,22 +119,20 @@ def run_one(setting_name: str, setting: dict, method: str, shots: int, seed: int
         half = len(held) // 2
         fake, held = held[:half], held[half:]
     elif method == "source":
-        fake = sample_poses(cache[base_name], samples, seed=seed)
+        fake = sample_poses(cache[base_name], samples, seed=sampling_seed(seed))
     elif method == "augment_shots":
         fake = augment_shots(unit_shots, skeleton, samples, rng)
     elif method == "repeat_shots":
         fake = unit_shots[rng.integers(len(unit_shots), size=samples)]
     else:
-        spec = dict(ABLATIONS.get(method, {"method": method}))
-        method_name = spec.pop("method")
+        method_name = "tau" if method in ABLATIONS else method
         options = MethodOptions()
-        if spec.get("layers") == "all":
-            options.layers = list(range(cache[base_name].num_style_layers))
-        if "sparsity_weight" in spec:
-            options.sparsity_weight = spec["sparsity_weight"]
-        config = AdaptConfig(method=method_name, steps=steps, seed=seed, options=options,
-                             pose_mixup=spec.get("pose_mixup", True))
-        for key, value in (overrides or {}).items():
+        config = AdaptConfig(method=method_name, steps=steps, seed=seed, options=options)
+        for key, value in {**ABLATIONS.get(method, {}), **(overrides or {})}.items():
+            if key == "layers" and value == "all":
+                value = list(range(cache[base_name].num_style_layers))
+            if not (hasattr(options, key) or hasattr(config, key)):
+                raise ValueError(f"{method}: {key!r} is neither an AdaptConfig nor a MethodOptions field")
             setattr(options if hasattr(options, key) else config, key, value)
         base = FlexPoseGenerator.from_pretrained(base_name)
         disc = load_discriminator(str(Path(generator_dir(base_name)) / "discriminator"))
@@ -132,7 +140,7 @@ def run_one(setting_name: str, setting: dict, method: str, shots: int, seed: int
         record.update(steps=steps, steps_kept=result.steps, adapt_seconds=round(result.seconds, 2),
                       trainable_parameters=result.adapted.num_trainable)
         t = time.perf_counter()
-        fake = sample_poses(result.adapted.model, samples, seed=seed + 1)
+        fake = sample_poses(result.adapted.model, samples, seed=sampling_seed(seed))
         record["sampling_poses_per_s"] = round(samples / (time.perf_counter() - t))
     record["wall_seconds"] = round(time.perf_counter() - start, 2)
     metrics = evaluate_poses(fake, skeleton, held, skeleton, shots=shot_kp, shots_skeleton=skeleton, joints=joints)
@@ -188,7 +196,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--shots", default="10")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--steps", type=int, default=AdaptConfig.steps)
-    p.add_argument("--samples", type=int, default=2000)
+    p.add_argument("--samples", type=int, default=10000)
     p.add_argument("--jobs", type=int, default=1, help="runs in parallel (processes sharing the cores)")
     p.add_argument("--rebuild_table", action="store_true",
                    help="only rewrite table.md from runs.jsonl (the latest record of each run wins)")

@@ -10,8 +10,11 @@ joints the target shares with MPII, lower is better):
   bone length) matches the shots' (or the whole target's); joint angles kept;
 * ``bone_ratio+angle[...]``: and each joint's angle relative to its parent bone shifted by the
   difference of circular means (the paper's "joint rotation" transformation);
-* ``tilt[shots]``: MPII poses resampled with weights from a Gaussian kernel (bandwidth 1.0 in unit
-  pose coordinates) around the shots (a density-ratio tilt).
+* ``spread[shots|oracle, pull]``: each pose's offset from the mean pose scaled by
+  (spread of the shots (or the whole target) / spread of the poses) ** pull, the spread being the
+  mean pairwise distance: the pose-space counterpart of tau's dispersion calibration;
+* ``tilt[shots, h]``: MPII poses drawn (without replacement) with weights from a Gaussian kernel of
+  bandwidth h (unit pose coordinates) around the shots (a density-ratio tilt).
 
     python benchmarks/perfect_source_transfer.py --data ../shared/data --shots 10 --seeds 3
 """
@@ -22,10 +25,12 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+import torch
 from harness import settings, target_pool
 
 from flexpose_hf import load_poses, pose_arrays
 from flexpose_hf.adaptation.mixup import kinematic_tree
+from flexpose_hf.adaptation.spread import pose_spread, renormalize
 from flexpose_hf.metrics import evaluate_poses
 from flexpose_hf.skeletons import get_skeleton
 from flexpose_hf.training.data import to_unit_poses
@@ -79,11 +84,30 @@ def rows_for(source: np.ndarray, shots: np.ndarray, held: np.ndarray, model: Bon
         shift = circular_mean(ref_relative) - circular_mean(relative)
         rows[f"bone_ratio+angle[{tag}]"] = model.compose(fake, rescaled, relative + shift, total)
     mask = ~np.isnan(shots[0]).any(-1)
-    pool = source[rng.choice(len(source), min(8000, len(source)), replace=False)]
-    d2 = ((pool[:, None, mask] - shots[None, :, mask]) ** 2).sum((-1, -2))
-    weights = np.exp(-d2 / 2.0).mean(1)
-    rows["tilt[shots]"] = pool[rng.choice(len(pool), n, p=weights / weights.sum())]
+    for tag, ref in (("shots", shots), ("oracle", held)):
+        for pull in (0.1, 0.5, 1.0):
+            rows[f"spread[{tag}, pull={pull}]"] = widen(fake, ref, mask, pull)
+    d2 = ((source[:, None, mask] - shots[None, :, mask]) ** 2).sum((-1, -2))
+    for bandwidth in (0.5, 1.0):
+        weights = np.exp(-d2 / (2 * bandwidth**2)).mean(1)
+        # Without replacement: a repeated pose is its own nearest neighbour, which nn1 punishes.
+        pick = rng.choice(len(source), n, replace=False, p=weights / weights.sum())
+        rows[f"tilt[shots, h={bandwidth}]"] = source[pick]
     return rows
+
+
+def spread_of(poses: np.ndarray, mask: np.ndarray) -> float:
+    return float(pose_spread(torch.from_numpy(np.nan_to_num(poses).astype(np.float32)), torch.from_numpy(mask)))
+
+
+def widen(fake: np.ndarray, ref: np.ndarray, mask: np.ndarray, pull: float) -> np.ndarray:
+    """Scale offsets from the mean pose by (spread of ``ref`` / spread of ``fake``) ** ``pull``."""
+    unit = renormalize(torch.from_numpy(np.nan_to_num(fake).astype(np.float32)), torch.from_numpy(mask)).numpy()
+    factor = (spread_of(ref, mask) / spread_of(unit, mask)) ** pull
+    mean = unit[:, mask].mean(0)
+    out = unit.astype(np.float64).copy()
+    out[:, mask] = mean + factor * (unit[:, mask] - mean)
+    return out
 
 
 def main() -> None:

@@ -201,7 +201,8 @@ def evaluate_poses(
 
     Returns ``nn1, precision, recall, density, coverage, fd, mmd`` and plausibility figures, plus
     ``memorization`` when ``shots`` are given (the reference then counts as held-out poses).
-    Each set is subsampled to at most ``max_poses`` (seeded).
+    Each set is subsampled to at most ``max_poses`` (seeded), except that memorization counts every
+    sample: near-copies of a few shots are rare events, and more samples count them more precisely.
     """
     names = common_joints(samples_skeleton, reference_skeleton, joints)
     fake_set = select_joints(samples, samples_skeleton, names)
@@ -227,7 +228,7 @@ def evaluate_poses(
     result.update(plausibility(fake.reshape(-1, jn, 2), real.reshape(-1, jn, 2), names, limbs))
     if shots is not None:
         shot_set = select_joints(shots, shots_skeleton or reference_skeleton, names)
-        result.update(memorization(fake, shot_set.vectors, real))
+        result.update(memorization(fake_set.vectors, shot_set.vectors, real))
     result.update({"num_samples": len(fake), "num_reference": len(real), "joints": len(names),
                    "samples_dropped": fake_set.dropped, "reference_dropped": real_set.dropped})
     return result

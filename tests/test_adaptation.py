@@ -137,7 +137,7 @@ def test_two_process_data_parallel_adaptation(tiny_base, tmp_path):
 
 
 def test_divergence_guard_restores_the_last_passing_state(tiny_base):
-    from flexpose_hf.adaptation import AdaptConfig, adapt
+    from flexpose_hf.adaptation import AdaptConfig, MethodOptions, adapt
     from flexpose_hf.models.discriminator import load_discriminator
     from flexpose_hf.training.data import to_unit_poses
 
@@ -146,7 +146,8 @@ def test_divergence_guard_restores_the_last_passing_state(tiny_base):
     def run(tolerance: float):
         base = FlexPoseGenerator.from_pretrained(str(tiny_base))
         disc = load_discriminator(str(tiny_base / "discriminator"))
-        config = AdaptConfig(steps=6, guard_every=2, spread_tolerance=tolerance, lr_generator=0.5)
+        config = AdaptConfig(steps=6, guard_every=2, spread_tolerance=tolerance, lr_generator=0.5,
+                             options=MethodOptions(spread_pull=0.0))  # tau starts at the identity
         return adapt(base, disc, shots, config, progress=False)
 
     free = run(0.0)  # guard off: all steps, tau moved away from identity

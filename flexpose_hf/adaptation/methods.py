@@ -26,6 +26,9 @@ from ..tuners.tau import DEFAULT_TAU_LAYERS, TauConfig
 class MethodOptions:
     layers: list[int] | None = None  # style layers for tau / lora (default: the measured tau layers)
     sparsity_weight: float = 1e-2  # tau's Linear & Sparse regularizer (0 = off)
+    # tau's dispersion calibration (calibration.py): share of the log-gap between the source's and the
+    # shots' pose spread that the closed-form starting point closes; 0 = off (tau starts at identity).
+    spread_pull: float = 0.1
     lora_rank: int = 4
     freeze_d_blocks: int = 2  # FreezeD: lower image-critic blocks kept frozen
     extra: dict = field(default_factory=dict)
@@ -55,10 +58,12 @@ def _peft_save(model: nn.Module) -> Callable[[Path], None]:
 
 
 def _tau(base: FlexPoseGenerator, disc: PoseDiscriminator, opts: MethodOptions) -> AdaptedModel:
-    config = TauConfig(layers=list(opts.layers or DEFAULT_TAU_LAYERS), sparsity_weight=opts.sparsity_weight)
+    layers = list(opts.layers or DEFAULT_TAU_LAYERS)
+    # The dispersion calibration acts on every style layer; only ``layers`` train afterwards.
+    calibrated = [i for i in range(base.num_style_layers) if i not in layers] if opts.spread_pull > 0 else []
+    config = TauConfig(layers=layers, calibrated_layers=calibrated or None, sparsity_weight=opts.sparsity_weight)
     model = get_peft_model(base, config)
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    return AdaptedModel("tau", model, trainable, model.tau_regularization, _peft_save(model))
+    return AdaptedModel("tau", model, model.tau_parameters(), model.tau_regularization, _peft_save(model))
 
 
 def _lora(base: FlexPoseGenerator, disc: PoseDiscriminator, opts: MethodOptions, all_linear: bool) -> AdaptedModel:

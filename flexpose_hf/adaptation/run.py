@@ -136,7 +136,7 @@ def run_adaptation(
         source_samples = sample_poses(source, 8, seed=seed)
 
     metrics: dict = {"method": method, "num_shots": len(unit_shots), "steps": config.steps,
-                     "steps_kept": result.steps,
+                     "steps_kept": result.steps, "dispersion_calibration": result.calibration,
                      "adapt_seconds": round(result.seconds, 2), "trainable_parameters": adapted.num_trainable,
                      "generator_parameters": sum(p.numel() for p in source.parameters()),
                      "trained_parameter_checksum": checksum,
@@ -186,6 +186,7 @@ def run_adaptation(
             target=Path(str(target)).name, target_skeleton=tskel, seed=seed,
             joints=", ".join(metrics["joints_judged"]), steps=config.steps,
             trainable_parameters=adapted.num_trainable, wall_seconds=metrics["adapt_seconds"],
+            steps_kept=result.steps, calibration=describe_calibration(result.calibration),
             command=f"flexpose adapt --base {base_name} --target {target} --method {method} --steps {config.steps}"
                     + (f" --shots {shots}" if shots else "") + f" --seed {seed}",
             metrics_note=note, metrics_table=table)
@@ -200,6 +201,15 @@ def run_adaptation(
 
         push_folder(out, hub_model_id or out.name, f"FlexPose {method} adapter")
     return metrics
+
+
+def describe_calibration(calibration: dict | None) -> str:
+    """One line for the model card about tau's dispersion calibration."""
+    if not calibration:
+        return "not used."
+    return (f"tau starts at latent truncation psi = {calibration['psi']:.3f}, moving the sample spread from "
+            f"{calibration['source_spread']:.3f} toward the shots' {calibration['shots_spread']:.3f} "
+            f"(target {calibration['target_spread']:.3f}, reached {calibration['reached_spread']:.3f}).")
 
 
 def generator_dir(name_or_path: str) -> str:

@@ -25,8 +25,10 @@ from ..models import FlexPoseGenerator, PoseDiscriminator
 from ..training.adversarial import discriminator_loss, generator_adversarial_loss
 from ..training.checkpointing import TrainState, make_accelerator, resolve_resume, save_checkpoint
 from ..training.data import flip_poses
+from .calibration import calibrate_dispersion
 from .methods import AdaptedModel, MethodOptions, prepare_method
 from .mixup import mix_poses
+from .spread import pose_spread, renormalize
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +74,8 @@ class AdaptConfig:
 # tau is meant to stay near identity: measured, its sample spread stays within 1% of the source's over
 # a normal run, while a diverging run drifted past 2% well before its poses broke (BENCHMARKS.md).
 DEFAULT_SPREAD_TOLERANCE = {"tau": 0.02}
-DEFAULT_LR = {"tau": 5e-2, "adaptor": 1e-2, "lora": 2e-3, "lora_all": 2e-3, "finetune": 2e-4, "freezed": 2e-4}
+# tau: 1e-2 after its dispersion calibration measured better than 5e-2 and 3e-3 (BENCHMARKS.md).
+DEFAULT_LR = {"tau": 1e-2, "adaptor": 1e-2, "lora": 2e-3, "lora_all": 2e-3, "finetune": 2e-4, "freezed": 2e-4}
 
 
 @dataclass
@@ -82,6 +85,7 @@ class AdaptResult:
     steps: int  # steps whose updates the result keeps (fewer than asked when the guard stopped it)
     seconds: float
     history: list[dict]
+    calibration: dict | None = None  # tau's dispersion calibration (psi and the spreads), when it ran
 
 
 def target_joint_mask(unit_shots: np.ndarray, skeleton_joints: tuple[str, ...]) -> np.ndarray:
@@ -130,7 +134,13 @@ def adapt(
     opt_d = torch.optim.Adam(d_params, lr=config.lr_discriminator, betas=(0.5, 0.99))
     guard_z = torch.randn(256, base.config.z_dim, generator=torch.Generator().manual_seed(config.seed + 7919))
     mask = torch.from_numpy(mask_np)
-    # Every method starts exactly at the source generator, so this is the source's spread.
+    calibration = None
+    if config.method == "tau" and config.options.spread_pull > 0:
+        # Deterministic, so a resumed run recomputes the same starting point before loading its state.
+        calibration = calibrate_dispersion(adapted.model, base.w_avg, shots_full, mask, guard_z,
+                                           base.config.resolution, base.config.margin, config.options.spread_pull)
+        adapted.model.set_tau_anchor()
+    # The guard's reference: the spread every method starts from (the source's, or tau's calibrated one).
     source_spread = sample_spread(adapted.model, guard_z, mask, base.config.resolution, base.config.margin)
     model, disc, opt_g, opt_d = accelerator.prepare(adapted.model, discriminator, opt_g, opt_d)
     state = TrainState()
@@ -208,14 +218,14 @@ def adapt(
             save_checkpoint(accelerator, checkpoint_dir, state.step)
     accelerator.wait_for_everyone()
     adapted.model = accelerator.unwrap_model(model)
-    return AdaptResult(adapted, mask_np, trained_steps, time.time() - start, history)
+    return AdaptResult(adapted, mask_np, trained_steps, time.time() - start, history,
+                       calibration.to_dict() if calibration else None)
 
 
 @torch.no_grad()
 def sample_spread(model: torch.nn.Module, z: torch.Tensor, mask: torch.Tensor, resolution: int, margin: float) -> float:
     """Mean pairwise distance between the (re-normalized, masked) poses generated from ``z``."""
-    poses = renormalize(canvas_to_unit(model(z, output="keypoints"), resolution, margin), mask)[:, mask]
-    return float(torch.cdist(poses.flatten(1), poses.flatten(1)).mean())
+    return float(pose_spread(canvas_to_unit(model(z, output="keypoints"), resolution, margin), mask))
 
 
 def kernel_mmd(x: torch.Tensor, y: torch.Tensor, bandwidths: tuple[float, ...] = (0.1, 0.2, 0.5, 1.0)) -> torch.Tensor:
@@ -233,14 +243,6 @@ def mix_target_poses(pool: np.ndarray, mask: np.ndarray, skeleton: str, num: int
     masked = pool.astype(np.float64).copy()
     masked[:, ~mask] = np.nan
     return np.nan_to_num(mix_poses(masked, skeleton, num, rng), nan=0.0).astype(np.float32)
-
-
-def renormalize(unit: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Re-centre and re-scale poses on the bounding box of the masked joints, as target poses are."""
-    sub = unit[:, mask]
-    lo, hi = sub.amin(dim=1), sub.amax(dim=1)
-    extent = (hi - lo).amax(dim=-1).clamp_min(1e-6)
-    return (unit - ((lo + hi) / 2)[:, None]) / extent[:, None, None]
 
 
 def renormalize_np(unit: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -23,7 +23,9 @@ class TauConfig(PeftConfig):
 
     Args:
         target_modules: module names or a regex; by default the style affines of ``layers``.
-        layers: indices of the style layers tau adapts (constrained layer updates).
+        layers: indices of the style layers whose tau trains (constrained layer updates).
+        calibrated_layers: further style layers tau is applied to without training there; they hold
+            a closed-form map such as the dispersion calibration (``flexpose_hf.adaptation.calibration``).
         sparsity_weight: weight of the L1 penalty on tau's deviation from identity
             (``model.tau_regularization()``); 0 switches the Linear & Sparse regularizer off.
         init_identity: start at the identity map (recommended).
@@ -35,6 +37,9 @@ class TauConfig(PeftConfig):
     layers: list[int] | None = field(
         default=None, metadata={"help": "Indices of the style layers tau adapts (default: the measured choice)."}
     )
+    calibrated_layers: list[int] | None = field(
+        default=None, metadata={"help": "Style layers tau also maps, frozen (set in closed form, not trained)."}
+    )
     sparsity_weight: float = field(default=1e-2, metadata={"help": "L1 weight on tau's deviation from identity."})
     init_identity: bool = field(default=True, metadata={"help": "Initialize tau at the identity map."})
     modules_to_save: list[str] | None = field(default=None, metadata={"help": "Extra modules to train and save."})
@@ -45,7 +50,7 @@ class TauConfig(PeftConfig):
         if self.layers is None and self.target_modules is None:
             self.layers = list(DEFAULT_TAU_LAYERS)
         if self.target_modules is None:
-            self.target_modules = [f"A.{i}" for i in self.layers]
+            self.target_modules = [f"A.{i}" for i in sorted({*self.layers, *(self.calibrated_layers or [])})]
         elif isinstance(self.target_modules, list):
             self.target_modules = set(self.target_modules)
         if self.sparsity_weight < 0:

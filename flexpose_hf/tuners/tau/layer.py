@@ -23,6 +23,8 @@ class TauLayer(BaseTunerLayer):
         self.tau_shift = nn.ParameterDict({})
         self._disable_adapters = False
         self.merged_adapters: list[str] = []
+        # Reference point of the sparsity penalty per adapter (identity unless ``set_anchor`` moved it).
+        self.tau_anchor: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         base = self.get_base_layer()
         if not isinstance(base, nn.Linear):
             raise TypeError(f"tau adapts nn.Linear style layers, got {type(base).__name__}")
@@ -38,8 +40,17 @@ class TauLayer(BaseTunerLayer):
         self.set_adapter(self.active_adapters, inference_mode=config.inference_mode)
 
     def deviation(self, adapter_name: str) -> torch.Tensor:
-        """L1 norm of tau's deviation from the identity for one adapter."""
-        return self.tau_scale[adapter_name].abs().sum() + self.tau_shift[adapter_name].abs().sum()
+        """L1 norm of tau's deviation from its anchor (the identity unless ``set_anchor`` was called)."""
+        scale, shift = self.tau_scale[adapter_name], self.tau_shift[adapter_name]
+        if adapter_name in self.tau_anchor:
+            anchor_scale, anchor_shift = self.tau_anchor[adapter_name]
+            scale, shift = scale - anchor_scale.to(scale), shift - anchor_shift.to(shift)
+        return scale.abs().sum() + shift.abs().sum()
+
+    def set_anchor(self, adapter_name: str) -> None:
+        """Penalize deviation from tau's current values (e.g. a closed-form calibration) from now on."""
+        self.tau_anchor[adapter_name] = (self.tau_scale[adapter_name].detach().clone(),
+                                         self.tau_shift[adapter_name].detach().clone())
 
 
 class Linear(nn.Module, TauLayer):

@@ -11,6 +11,11 @@ from .config import TauConfig
 from .layer import Linear, TauLayer
 
 
+def style_layer_index(module_name: str) -> int:
+    """The style layer ``l`` of a module named ``...A.<l>``."""
+    return int(module_name.rsplit(".", 1)[-1])
+
+
 class TauModel(BaseTuner):
     """FlexPose's transfer function tau as a PEFT tuner: g_t(z) = phi(tau(A(f(z)))).
 
@@ -41,8 +46,34 @@ class TauModel(BaseTuner):
             new_module.requires_grad_(False)
         self._replace_module(parent, target_name, new_module, target)
 
+    def _mark_only_adapters_as_trainable(self, model: torch.nn.Module) -> None:
+        super()._mark_only_adapters_as_trainable(model)
+        for name, module in model.named_modules():
+            if isinstance(module, TauLayer):
+                for adapter, config in self.peft_config.items():
+                    if adapter in module.tau_scale and style_layer_index(name) not in config.layers:
+                        module.tau_scale[adapter].requires_grad_(False)
+                        module.tau_shift[adapter].requires_grad_(False)
+
+    def tau_parameters(self, adapter_name: str = "default", trained_only: bool = True) -> list[torch.nn.Parameter]:
+        """tau's parameters for one adapter; by default only those of the layers that train (``layers``)."""
+        layers = self.peft_config[adapter_name].layers
+        params = []
+        for name, module in self.model.named_modules():
+            wanted = not trained_only or style_layer_index(name) in layers
+            if isinstance(module, TauLayer) and adapter_name in module.tau_scale and wanted:
+                params += [module.tau_scale[adapter_name], module.tau_shift[adapter_name]]
+        return params
+
+    def set_tau_anchor(self, adapter_name: str = "default") -> None:
+        """Make tau's current values (e.g. after calibration) the sparsity penalty's reference point."""
+        for module in self.model.modules():
+            if isinstance(module, TauLayer) and adapter_name in module.tau_scale:
+                module.set_anchor(adapter_name)
+
     def tau_regularization(self, adapter_name: str | None = None) -> torch.Tensor:
-        """Linear & Sparse regularizer: ``sparsity_weight`` x L1 deviation of tau from identity."""
+        """Linear & Sparse regularizer: ``sparsity_weight`` x L1 deviation of tau from identity (or from
+        the anchor set by ``set_tau_anchor``)."""
         names = [adapter_name] if adapter_name else list(self.active_adapters)
         total = None
         for name in names:

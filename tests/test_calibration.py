@@ -1,0 +1,95 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from peft import get_peft_model
+
+from flexpose_hf import FlexPoseGenerator, TauConfig, load_poses
+from flexpose_hf.adaptation import AdaptConfig, MethodOptions, adapt
+from flexpose_hf.adaptation.calibration import calibrate_dispersion, set_truncation
+from flexpose_hf.adaptation.spread import pose_spread
+from flexpose_hf.models.discriminator import load_discriminator
+from flexpose_hf.training.data import to_unit_poses
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO = REPO / "flexpose_hf" / "data" / "coco_demo_10.json"
+ALL = [0, 1, 2, 3, 4, 5]
+
+
+def _demo_shots() -> np.ndarray:
+    return to_unit_poses(np.asarray(load_poses(DEMO, skeleton="mpii16").with_format("numpy")["keypoints"]))
+
+
+def _wrapped(base: FlexPoseGenerator):
+    return get_peft_model(base, TauConfig(layers=[0, 1, 2], calibrated_layers=[3, 4, 5]))
+
+
+@pytest.mark.parametrize("psi", [0.7, 1.3])
+def test_tau_at_psi_is_exactly_latent_truncation(tiny_base, psi):
+    base = FlexPoseGenerator.from_pretrained(str(tiny_base))
+    with torch.no_grad():
+        base.w_avg.normal_()  # a non-trivial mean latent
+    z = torch.randn(6, base.config.z_dim)
+    truncated = base.generate_keypoints(z, truncation=psi).detach()
+    model = _wrapped(base)
+    set_truncation(model, base.w_avg, psi)
+    torch.testing.assert_close(model.generate_keypoints(z), truncated, atol=1e-4, rtol=1e-4)
+
+
+def test_only_the_constrained_layers_train(tiny_base):
+    model = _wrapped(FlexPoseGenerator.from_pretrained(str(tiny_base)))
+    trained = {n.split(".")[3] for n, p in model.named_parameters() if p.requires_grad}
+    assert trained == {"0", "1", "2"}
+    assert len(model.tau_parameters()) == 6 and len(model.tau_parameters(trained_only=False)) == 12
+
+
+@pytest.mark.parametrize("factor", [1.6, 0.8])
+def test_calibration_moves_the_spread_toward_the_shots(factor):
+    """With the bundled body generator: shots spread wider (narrower) than its samples give psi > 1 (< 1)
+    and a generated spread on the pulled target."""
+    base = FlexPoseGenerator.from_pretrained("mpii-body")
+    shots = _demo_shots().astype(np.float64)
+    shots = shots.mean(0) + factor * (shots - shots.mean(0))  # the same poses, spread wider or narrower
+    model = _wrapped(base)
+    mask = torch.from_numpy(~np.isnan(shots).any(-1).any(0))  # the joints COCO poses have
+    z = torch.randn(256, base.config.z_dim, generator=torch.Generator().manual_seed(0))
+    cal = calibrate_dispersion(model, base.w_avg, shots, mask, z, base.config.resolution, base.config.margin, pull=0.3)
+    assert cal is not None
+    assert (cal.psi > 1) == (cal.shots_spread > cal.source_spread)
+    expected = cal.source_spread * (cal.shots_spread / cal.source_spread) ** 0.3
+    assert cal.target_spread == pytest.approx(expected)
+    assert cal.reached_spread == pytest.approx(cal.target_spread, rel=0.01)
+    present = torch.tensor(np.nan_to_num(shots), dtype=torch.float32)
+    assert cal.shots_spread == pytest.approx(float(pose_spread(present, mask)), rel=1e-5)
+
+
+def test_too_few_shots_leave_tau_at_identity(tiny_base):
+    base = FlexPoseGenerator.from_pretrained(str(tiny_base))
+    model = _wrapped(base)
+    z = torch.randn(32, base.config.z_dim)
+    mask = torch.ones(base.codec.num_joints, dtype=torch.bool)
+    assert calibrate_dispersion(model, base.w_avg, _demo_shots()[:4], mask, z, base.config.resolution,
+                                base.config.margin, pull=0.1) is None
+    assert all(p.abs().max() == 0 for p in model.tau_parameters(trained_only=False))
+
+
+def test_adaptation_reports_its_calibration_and_penalizes_moves_from_it(tiny_base):
+    base = FlexPoseGenerator.from_pretrained(str(tiny_base))
+    disc = load_discriminator(str(tiny_base / "discriminator"))
+    result = adapt(base, disc, _demo_shots(), AdaptConfig(steps=2, options=MethodOptions(spread_pull=0.5)),
+                   progress=False)
+    assert set(result.calibration) == {"psi", "source_spread", "shots_spread", "target_spread", "reached_spread"}
+    model = result.adapted.model
+    assert len(model.tau_parameters(trained_only=False)) == 2 * len(ALL)
+    # The penalty is measured from the calibrated start, so right after calibration it was zero.
+    for index, layer in enumerate(model.base_model.model.A):
+        anchor_scale, anchor_shift = layer.tau_anchor["default"]
+        torch.testing.assert_close(anchor_scale, torch.full_like(anchor_scale, result.calibration["psi"] - 1),
+                                   atol=1e-4, rtol=0)
+        if index >= 3:  # calibrated, never trained: still exactly at the anchor
+            assert torch.equal(layer.tau_scale["default"], anchor_scale)
+            assert torch.equal(layer.tau_shift["default"], anchor_shift)
+    deviation = sum((p - a).abs().sum() for layer in model.base_model.model.A
+                    for p, a in zip((layer.tau_scale["default"], layer.tau_shift["default"]), layer.tau_anchor["default"]))
+    torch.testing.assert_close(model.tau_regularization(), 1e-2 * deviation)
