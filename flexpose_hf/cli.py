@@ -103,6 +103,10 @@ def adapt_from_args(args: argparse.Namespace, accelerator=None) -> dict:
     options = MethodOptions(layers=[int(x) for x in args.layers.split(",")] if args.layers else None)
     if args.sparsity_weight is not None:
         options.sparsity_weight = args.sparsity_weight
+    if args.spread_pull is not None:
+        if args.spread_pull < 0:
+            raise FlexPoseError(f"--spread-pull must be >= 0, got {args.spread_pull}")
+        options.spread_pull = args.spread_pull
     return run_adaptation(
         target=args.target, output_dir=args.output_dir, base=args.base, format=args.format, shots=args.shots,
         seed=args.seed, method=args.method, steps=args.steps, overwrite=args.overwrite,
@@ -166,6 +170,8 @@ def add_adapt_arguments(p: argparse.ArgumentParser) -> None:
     _add(p, "--layers", default=None, help="style layers for tau/lora, e.g. 0,1,2 (default: measured)")
     _add(p, "--sparsity-weight", type=float, default=None, help="tau's L1 weight (0 turns it off)")
     _add(p, "--no-mixup", action="store_true", help="switch pose-mixup off (ablation)")
+    _add(p, "--spread-pull", type=float, default=None,
+         help="tau's dispersion calibration: share of the way toward the shots' pose spread (default 0.1; 0 = off)")
     _add(p, "--num-samples", type=int, default=200, help="samples written to samples.json")
     _add(p, "--output-dir", required=True)
     _add(p, "--overwrite", action="store_true", help="replace an existing output dir")

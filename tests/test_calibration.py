@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 import numpy as np
@@ -93,3 +94,19 @@ def test_adaptation_reports_its_calibration_and_penalizes_moves_from_it(tiny_bas
     deviation = sum((p - a).abs().sum() for layer in model.base_model.model.A
                     for p, a in zip((layer.tau_scale["default"], layer.tau_shift["default"]), layer.tau_anchor["default"]))
     torch.testing.assert_close(model.tau_regularization(), 1e-2 * deviation)
+
+
+def test_cli_spread_pull_flag(tiny_base, tmp_path, capsys):
+    from flexpose_hf.cli import main
+
+    common = ["adapt", "--base", str(tiny_base), "--target", str(DEMO), "--steps", "2", "--num-samples", "5"]
+    assert main([*common, "--output-dir", str(tmp_path / "on")]) == 0
+    assert json.loads((tmp_path / "on" / "metrics.json").read_text())["dispersion_calibration"]["psi"] > 0
+    assert "latent truncation psi" in (tmp_path / "on" / "README.md").read_text()
+    assert main([*common, "--spread-pull", "0", "--output-dir", str(tmp_path / "off")]) == 0
+    assert json.loads((tmp_path / "off" / "metrics.json").read_text())["dispersion_calibration"] is None
+    config = json.loads((tmp_path / "off" / "adapter_config.json").read_text())
+    assert config["calibrated_layers"] is None and config["target_modules"] == ["A.0", "A.1", "A.2"]
+    assert main([*common, "--spread-pull", "-1", "--output-dir", str(tmp_path / "bad")]) == 2
+    assert "--spread-pull must be >= 0, got -1.0" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()

@@ -60,8 +60,9 @@ class TauModel(BaseTuner):
         layers = self.peft_config[adapter_name].layers
         params = []
         for name, module in self.model.named_modules():
-            wanted = not trained_only or style_layer_index(name) in layers
-            if isinstance(module, TauLayer) and adapter_name in module.tau_scale and wanted:
+            if not (isinstance(module, TauLayer) and adapter_name in module.tau_scale):
+                continue
+            if not trained_only or style_layer_index(name) in layers:
                 params += [module.tau_scale[adapter_name], module.tau_shift[adapter_name]]
         return params
 
