@@ -3,6 +3,7 @@
     python benchmarks/harness.py --data ../shared/data --out benchmarks/results            # default table
     python benchmarks/harness.py --data ../shared/data --out /tmp/quick --quick            # minutes, for CI
     python benchmarks/harness.py --data ../shared/data --out benchmarks/results --jobs 2   # 2 runs at a time
+    python benchmarks/harness.py ... --methods tau --set lr_generator=0.05 --tag lr5e-2      # a variant, own rows
 
 For each run: pick the shots (seeded, disjoint from the held-out target poses), adapt (or build the
 reference samples), draw 10,000 poses (2,000 of them for the distribution metrics, all for the
@@ -158,7 +159,25 @@ def _init_worker(threads: int) -> None:
 
 def _run_task(task: tuple) -> dict:
     """``run_one`` in a worker process, with that process's own model and data cache."""
-    return run_one(*task, _WORKER_CACHE)
+    *args, overrides, tag = task
+    record = run_one(*args, _WORKER_CACHE, overrides if args[2] not in REFERENCE_ROWS else None)
+    if tag and record["method"] not in REFERENCE_ROWS:
+        record.update(method=f"{record['method']}[{tag}]", overrides=overrides)
+    return record
+
+
+def parse_overrides(items: list[str]) -> dict:
+    """``["lr_generator=0.05", "pose_mixup=false"]`` -> typed field values (JSON literals, else text)."""
+    overrides = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--set wants FIELD=VALUE, got {item!r}")
+        try:
+            overrides[key] = json.loads(text)
+        except json.JSONDecodeError:
+            overrides[key] = text
+    return overrides
 
 
 def table(records: list[dict], notes: dict[str, str]) -> str:
@@ -201,6 +220,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--rebuild_table", action="store_true",
                    help="only rewrite table.md from runs.jsonl (the latest record of each run wins)")
     p.add_argument("--quick", action="store_true", help="one seed, 20 steps, 500 samples, few methods")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override an AdaptConfig / MethodOptions field for the adapted rows (repeatable)")
+    p.add_argument("--tag", default=None, help="suffix for the method names of rows run with --set")
     args = p.parse_args(argv)
     methods = args.methods.split(",") if args.methods else [*REFERENCE_ROWS, *METHODS]
     if args.quick:
@@ -219,7 +241,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
         return list(latest.values())
     chosen = args.settings.split(",") if args.settings else list(all_settings)
     args.out.mkdir(parents=True, exist_ok=True)
-    tasks = [(name, all_settings[name], method, shots, seed, args.steps, args.samples)
+    overrides = parse_overrides(args.set)
+    tasks = [(name, all_settings[name], method, shots, seed, args.steps, args.samples, overrides, args.tag)
              for name in chosen for shots in [int(s) for s in args.shots.split(",")]
              for method in methods for seed in range(args.seeds)]
     records, started = [], time.perf_counter()

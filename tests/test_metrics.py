@@ -30,6 +30,20 @@ def test_identical_sets():
     assert nn1_accuracy(x, x) == 0.0
 
 
+def test_nn1_uses_every_sample_against_a_small_reference():
+    """More samples than reference poses: rounds over disjoint draws of the samples, less noise."""
+    real = _gauss(60, seed=0)
+    one, ten = [], []
+    for seed in range(30):
+        fake = _gauss(600, seed=100 + seed)
+        one.append(nn1_accuracy(real, fake, seed=seed, max_rounds=1))
+        ten.append(nn1_accuracy(real, fake, seed=seed, max_rounds=10))
+    assert abs(np.mean(ten) - np.mean(one)) < 0.05  # same expectation
+    assert np.std(ten) < 0.6 * np.std(one)
+    fake = _gauss(600, seed=7)
+    assert nn1_accuracy(real, fake[:60], seed=0) == nn1_accuracy(real, fake[:60], seed=0, max_rounds=1)
+
+
 def test_same_law_and_disjoint_sets():
     a, b = _gauss(600, seed=1), _gauss(600, seed=2)
     assert 0.4 < nn1_accuracy(a, b) < 0.6
