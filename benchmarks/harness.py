@@ -138,7 +138,8 @@ def run_one(setting_name: str, setting: dict, method: str, shots: int, seed: int
         base = FlexPoseGenerator.from_pretrained(base_name)
         disc = load_discriminator(str(Path(generator_dir(base_name)) / "discriminator"))
         result = adapt(base, disc, unit_shots, config, progress=False)
-        record.update(steps=steps, steps_kept=result.steps, adapt_seconds=round(result.seconds, 2),
+        record.update(steps=steps, steps_kept=result.steps, calibration=result.calibration,
+                      adapt_seconds=round(result.seconds, 2),
                       trainable_parameters=result.adapted.num_trainable)
         t = time.perf_counter()
         fake = sample_poses(result.adapted.model, samples, seed=sampling_seed(seed))
@@ -187,8 +188,9 @@ def table(records: list[dict], notes: dict[str, str]) -> str:
     lines = []
     for setting in dict.fromkeys(r["setting"] for r in records):
         lines += [f"\n### {setting}" + (f" ({notes[setting]})" if setting in notes else ""), "",
-                  ("| shots | method | seeds | nn1 (lower better) | coverage | precision | recall "
-                   "| memorization / chance | adapt s | trainable |"), "|---|---|---|---|---|---|---|---|---|---|"]
+                  ("| shots | method | seeds | nn1 (lower better) | nn1 - source, same latents | coverage | precision "
+                   "| recall | memorization / chance | adapt s | trainable |"),
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         for (s, shots, method), rows in groups.items():
             if s != setting:
                 continue
@@ -197,11 +199,16 @@ def table(records: list[dict], notes: dict[str, str]) -> str:
                 vals = [r[key] for r in rows if key in r]
                 return f"{np.mean(vals):.3f} +- {np.std(vals):.3f}" if vals else "-"
 
+            source = {r["seed"]: r for r in groups.get((s, shots, "source"), [])}
+            paired = [r["nn1"] - source[r["seed"]]["nn1"] for r in rows if r["seed"] in source]
+            paired_text = (f"{np.mean(paired):+.4f} ({', '.join(f'{d:+.3f}' for d in paired)})"
+                           if paired and method not in REFERENCE_ROWS else "-")
             mem = [r["memorization"] / r["memorization_chance"] for r in rows if "memorization" in r]
             adapt_s = [r["adapt_seconds"] for r in rows if "adapt_seconds" in r]
             mem_text = f"{np.mean(mem):.2f}x" if mem else "-"
             cost = (f"{np.mean(adapt_s):.1f} | {rows[0].get('trainable_parameters', '-')}" if adapt_s else "- | -")
-            lines.append(f"| {shots} | {method} | {len(rows)} | {ms('nn1')} | {ms('coverage')} | {ms('precision')} | "
+            lines.append(f"| {shots} | {method} | {len(rows)} | {ms('nn1')} | {paired_text} | {ms('coverage')} | "
+                         f"{ms('precision')} | "
                          f"{ms('recall')} | {mem_text} | {cost} |")
     return "\n".join(lines)
 

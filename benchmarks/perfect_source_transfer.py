@@ -120,6 +120,7 @@ def main() -> None:
     source = pose_arrays(load_poses(args.data / "mpii" / "mpii_dataset.csv"))[0]
     source = to_unit_poses(source[np.isfinite(source).all((1, 2))]).astype(np.float64)
     all_settings = settings(args.data)
+    spreads: list[str] = []
     print("| setting | transform of real MPII poses | nn1 (mean +- std) | coverage |")
     print("|---|---|---|---|")
     for name in ("mpii->lsp", "mpii->coco"):
@@ -134,9 +135,13 @@ def main() -> None:
             for row, fake in rows_for(source, shots, to_unit_poses(held), model, rng, args.samples).items():
                 m = evaluate_poses(fake, "mpii16", held, "mpii16", joints=joints)
                 scores.setdefault(row, []).append((m["nn1"], m["coverage"]))
+        spreads.append(f"{name}: MPII {spread_of(to_unit_poses(source[:4000]), mask):.3f}, "
+                       f"target {spread_of(to_unit_poses(pool[:4000]), mask):.3f}")
         for row, vals in scores.items():
             nn1, cov = np.array(vals).T
             print(f"| {name} | {row} | {nn1.mean():.3f} +- {nn1.std():.3f} | {cov.mean():.3f} |", flush=True)
+
+    print("\nspread (mean pairwise distance on the shared joints, first 4,000 poses): " + "; ".join(spreads))
 
 
 if __name__ == "__main__":

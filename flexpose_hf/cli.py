@@ -103,6 +103,8 @@ def adapt_from_args(args: argparse.Namespace, accelerator=None) -> dict:
     options = MethodOptions(layers=[int(x) for x in args.layers.split(",")] if args.layers else None)
     if args.sparsity_weight is not None:
         options.sparsity_weight = args.sparsity_weight
+    if args.adv_weight < 0:
+        raise FlexPoseError(f"--adv-weight must be >= 0, got {args.adv_weight}")
     if args.spread_pull is not None:
         if args.spread_pull < 0:
             raise FlexPoseError(f"--spread-pull must be >= 0, got {args.spread_pull}")
@@ -112,7 +114,8 @@ def adapt_from_args(args: argparse.Namespace, accelerator=None) -> dict:
         seed=args.seed, method=args.method, steps=args.steps, overwrite=args.overwrite,
         resume_from_checkpoint=args.resume_from_checkpoint, num_samples=args.num_samples,
         push_to_hub=args.push_to_hub, hub_model_id=args.hub_model_id, options=options,
-        config_overrides={"pose_mixup": not args.no_mixup, "checkpointing_steps": args.checkpointing_steps},
+        config_overrides={"pose_mixup": not args.no_mixup, "checkpointing_steps": args.checkpointing_steps,
+                          "adv_weight": args.adv_weight},
         accelerator=accelerator,
     )
 
@@ -170,6 +173,8 @@ def add_adapt_arguments(p: argparse.ArgumentParser) -> None:
     _add(p, "--layers", default=None, help="style layers for tau/lora, e.g. 0,1,2 (default: measured)")
     _add(p, "--sparsity-weight", type=float, default=None, help="tau's L1 weight (0 turns it off)")
     _add(p, "--no-mixup", action="store_true", help="switch pose-mixup off (ablation)")
+    _add(p, "--adv-weight", type=float, default=1.0,
+         help="weight of the adversarial loss (0 with tau: the dispersion calibration alone)")
     _add(p, "--spread-pull", type=float, default=None,
          help="tau's dispersion calibration: share of the way toward the shots' pose spread (default 0.1; 0 = off)")
     _add(p, "--num-samples", type=int, default=200, help="samples written to samples.json")

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 from peft import get_peft_model
+from safetensors.torch import load_file
 
 from flexpose_hf import FlexPoseGenerator, TauConfig, load_poses
 from flexpose_hf.adaptation import AdaptConfig, MethodOptions, adapt
@@ -107,6 +108,12 @@ def test_cli_spread_pull_flag(tiny_base, tmp_path, capsys):
     assert json.loads((tmp_path / "off" / "metrics.json").read_text())["dispersion_calibration"] is None
     config = json.loads((tmp_path / "off" / "adapter_config.json").read_text())
     assert config["calibrated_layers"] is None and config["target_modules"] == ["A.0", "A.1", "A.2"]
+    # --adv-weight 0: the calibration alone; the trained layers keep their calibrated values.
+    assert main([*common, "--adv-weight", "0", "--output-dir", str(tmp_path / "calib")]) == 0
+    psi = json.loads((tmp_path / "calib" / "metrics.json").read_text())["dispersion_calibration"]["psi"]
+    weights = load_file(str(tmp_path / "calib" / "adapter_model.safetensors"))
+    scales = [v for k, v in weights.items() if "tau_scale" in k]
+    assert len(scales) == 6 and all(torch.allclose(v, torch.full_like(v, psi - 1), atol=1e-4) for v in scales)
     assert main([*common, "--spread-pull", "-1", "--output-dir", str(tmp_path / "bad")]) == 2
     assert "--spread-pull must be >= 0, got -1.0" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()
