@@ -76,6 +76,16 @@ def test_too_few_shots_leave_tau_at_identity(tiny_base):
     assert all(p.abs().max() == 0 for p in model.tau_parameters(trained_only=False))
 
 
+def test_repeated_shot_leaves_tau_at_identity(tiny_base):
+    base = FlexPoseGenerator.from_pretrained(str(tiny_base))
+    model = _wrapped(base)
+    shots = np.repeat(np.nan_to_num(_demo_shots()[:1]), 6, axis=0)
+    mask = torch.ones(base.codec.num_joints, dtype=torch.bool)
+    assert calibrate_dispersion(model, base.w_avg, shots, mask, torch.randn(32, base.config.z_dim),
+                                base.config.resolution, base.config.margin, pull=0.1) is None
+    assert all(p.abs().max() == 0 for p in model.tau_parameters(trained_only=False))
+
+
 def test_adaptation_reports_its_calibration_and_penalizes_moves_from_it(tiny_base):
     base = FlexPoseGenerator.from_pretrained(str(tiny_base))
     disc = load_discriminator(str(tiny_base / "discriminator"))

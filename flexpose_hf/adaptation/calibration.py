@@ -77,6 +77,10 @@ def calibrate_dispersion(model: nn.Module, w_avg: torch.Tensor, unit_shots: np.n
 
     source = spread_at(1.0)
     shots = float(pose_spread(torch.from_numpy(np.nan_to_num(unit_shots).astype(np.float32)), mask.cpu()))
+    if shots < 1e-3 * source:
+        logger.warning("the shots are (nearly) one pose repeated: no spread to calibrate toward; skipped")
+        set_truncation(model, w_avg, 1.0, adapter)
+        return None
     target = source * (shots / source) ** pull
     lo, hi = (1.0, PSI_RANGE[1]) if target > source else (PSI_RANGE[0], 1.0)
     for _ in range(iterations):  # spread grows with psi (measured); bisection on the crossing
