@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from ..codec import canvas_to_unit
+from ..tuners.tau.layer import TauLayer
 from .spread import pose_spread
 
 logger = logging.getLogger(__name__)
@@ -42,8 +43,6 @@ class Calibration:
 
 
 def _tau_layers(model: nn.Module, adapter: str) -> list[nn.Module]:
-    from ..tuners.tau.layer import TauLayer
-
     return [m for m in model.modules() if isinstance(m, TauLayer) and adapter in m.tau_scale]
 
 
@@ -63,7 +62,8 @@ def calibrate_dispersion(model: nn.Module, w_avg: torch.Tensor, unit_shots: np.n
     """Set ``model``'s tau layers (they should cover every style layer) to the calibrated truncation.
 
     ``unit_shots`` are the target poses (joints outside ``mask`` ignored), ``z`` the latents whose
-    samples measure the generated spread. Returns ``None`` (tau left as it is) with too few shots.
+    samples measure the generated spread. Returns ``None`` when the shots tell no spread (fewer than
+    ``MIN_SHOTS``, or one pose repeated); tau is then left at (or reset to) the identity.
     """
     if len(unit_shots) < MIN_SHOTS or pull <= 0:
         if pull > 0:
