@@ -16,6 +16,11 @@ def style_layer_index(module_name: str) -> int:
     return int(module_name.rsplit(".", 1)[-1])
 
 
+def trains(config: TauConfig, module_name: str) -> bool:
+    """Whether tau trains on this style layer: one of ``layers`` (every targeted layer when unset)."""
+    return config.layers is None or style_layer_index(module_name) in config.layers
+
+
 class TauModel(BaseTuner):
     """FlexPose's transfer function tau as a PEFT tuner: g_t(z) = phi(tau(A(f(z)))).
 
@@ -51,18 +56,18 @@ class TauModel(BaseTuner):
         for name, module in model.named_modules():
             if isinstance(module, TauLayer):
                 for adapter, config in self.peft_config.items():
-                    if adapter in module.tau_scale and style_layer_index(name) not in config.layers:
+                    if adapter in module.tau_scale and not trains(config, name):
                         module.tau_scale[adapter].requires_grad_(False)
                         module.tau_shift[adapter].requires_grad_(False)
 
     def tau_parameters(self, adapter_name: str = "default", trained_only: bool = True) -> list[torch.nn.Parameter]:
         """tau's parameters for one adapter; by default only those of the layers that train (``layers``)."""
-        layers = self.peft_config[adapter_name].layers
+        config = self.peft_config[adapter_name]
         params = []
         for name, module in self.model.named_modules():
             if not (isinstance(module, TauLayer) and adapter_name in module.tau_scale):
                 continue
-            if not trained_only or style_layer_index(name) in layers:
+            if not trained_only or trains(config, name):
                 params += [module.tau_scale[adapter_name], module.tau_shift[adapter_name]]
         return params
 
