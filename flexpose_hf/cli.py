@@ -176,7 +176,7 @@ def add_adapt_arguments(p: argparse.ArgumentParser) -> None:
     _add(p, "--adv-weight", type=float, default=1.0,
          help="weight of the adversarial loss (0 with tau: the dispersion calibration alone)")
     _add(p, "--spread-pull", type=float, default=None,
-         help="tau's dispersion calibration: share of the way toward the shots' pose spread (default 0.1; 0 = off)")
+         help="tau's dispersion calibration: share of the way toward the shots' pose spread (default 0.5; 0 = off)")
     _add(p, "--num-samples", type=int, default=200, help="samples written to samples.json")
     _add(p, "--output-dir", required=True)
     _add(p, "--overwrite", action="store_true", help="replace an existing output dir")

@@ -9,7 +9,7 @@ from safetensors.torch import load_file
 
 from flexpose_hf import FlexPoseGenerator, TauConfig, load_poses
 from flexpose_hf.adaptation import AdaptConfig, MethodOptions, adapt
-from flexpose_hf.adaptation.calibration import calibrate_dispersion, set_truncation
+from flexpose_hf.adaptation.calibration import calibrate_dispersion, scale_about_mean
 from flexpose_hf.adaptation.spread import pose_spread
 from flexpose_hf.models.discriminator import load_discriminator
 from flexpose_hf.training.data import to_unit_poses
@@ -27,18 +27,6 @@ def _wrapped(base: FlexPoseGenerator):
     return get_peft_model(base, TauConfig(layers=[0, 1, 2], calibrated_layers=[3, 4, 5]))
 
 
-@pytest.mark.parametrize("psi", [0.7, 1.3])
-def test_tau_at_psi_is_exactly_latent_truncation(tiny_base, psi):
-    base = FlexPoseGenerator.from_pretrained(str(tiny_base))
-    with torch.no_grad():
-        base.w_avg.normal_()  # a non-trivial mean latent
-    z = torch.randn(6, base.config.z_dim)
-    truncated = base.generate_keypoints(z, truncation=psi).detach()
-    model = _wrapped(base)
-    set_truncation(model, base.w_avg, psi)
-    torch.testing.assert_close(model.generate_keypoints(z), truncated, atol=1e-4, rtol=1e-4)
-
-
 def test_only_the_constrained_layers_train(tiny_base):
     model = _wrapped(FlexPoseGenerator.from_pretrained(str(tiny_base)))
     trained = {n.split(".")[3] for n, p in model.named_parameters() if p.requires_grad}
@@ -46,33 +34,46 @@ def test_only_the_constrained_layers_train(tiny_base):
     assert len(model.tau_parameters()) == 6 and len(model.tau_parameters(trained_only=False)) == 12
 
 
+def test_scale_about_mean_scales_the_spread():
+    poses = torch.rand(16, 2) + 0.05 * torch.randn(64, 16, 2)  # one body shape, varied around it
+    mask = torch.ones(16, dtype=torch.bool)
+    unit = scale_about_mean(poses, poses.mean(0), 1.0, mask)
+    wider = scale_about_mean(unit, unit.mean(0), 1.5, mask)
+    assert float(pose_spread(wider, mask)) > 1.2 * float(pose_spread(unit, mask))
+    extent = (wider[:, mask].amax(1) - wider[:, mask].amin(1)).amax(-1)
+    torch.testing.assert_close(extent, torch.ones(64))  # re-normalized like every other pose
+
+
 @pytest.mark.parametrize("factor", [1.6, 0.8])
 def test_calibration_moves_the_spread_toward_the_shots(factor):
-    """With the bundled body generator: shots spread wider (narrower) than its samples give psi > 1 (< 1)
-    and a generated spread on the pulled target."""
+    """With the bundled body generator: shots spread wider (narrower) than its samples give a factor
+    > 1 (< 1), a fitted tau on every layer and a generated spread moved toward the shots'."""
     base = FlexPoseGenerator.from_pretrained("mpii-body")
     shots = _demo_shots().astype(np.float64)
     shots = shots.mean(0) + factor * (shots - shots.mean(0))  # the same poses, spread wider or narrower
     model = _wrapped(base)
     mask = torch.from_numpy(~np.isnan(shots).any(-1).any(0))  # the joints COCO poses have
-    z = torch.randn(256, base.config.z_dim, generator=torch.Generator().manual_seed(0))
-    cal = calibrate_dispersion(model, base.w_avg, shots, mask, z, base.config.resolution, base.config.margin, pull=0.3)
+    cal = calibrate_dispersion(model, shots, mask, base.config.z_dim, base.config.resolution, base.config.margin,
+                               pull=0.5)
     assert cal is not None
-    assert (cal.psi > 1) == (cal.shots_spread > cal.source_spread)
-    expected = cal.source_spread * (cal.shots_spread / cal.source_spread) ** 0.3
-    assert cal.target_spread == pytest.approx(expected)
-    assert cal.reached_spread == pytest.approx(cal.target_spread, rel=0.01)
+    assert (cal.factor > 1) == (cal.shots_spread > cal.source_spread)
+    assert cal.factor == pytest.approx((cal.shots_spread / cal.source_spread) ** 0.5, rel=1e-3)
+    assert (cal.target_spread > cal.source_spread) == (cal.factor > 1)
+    assert cal.residual < 0.3  # tau reproduces the pose-space transform closely
+    gap_before = abs(np.log(cal.target_spread / cal.source_spread))
+    assert abs(np.log(cal.target_spread / cal.reached_spread)) < 0.3 * gap_before
     present = torch.tensor(np.nan_to_num(shots), dtype=torch.float32)
     assert cal.shots_spread == pytest.approx(float(pose_spread(present, mask)), rel=1e-5)
+    assert all(p.abs().max() > 0 for p in model.tau_parameters(trained_only=False))  # every layer moved
+    assert [p.requires_grad for p in model.tau_parameters(trained_only=False)] == [True] * 6 + [False] * 6
 
 
 def test_too_few_shots_leave_tau_at_identity(tiny_base):
     base = FlexPoseGenerator.from_pretrained(str(tiny_base))
     model = _wrapped(base)
-    z = torch.randn(32, base.config.z_dim)
     mask = torch.ones(base.codec.num_joints, dtype=torch.bool)
-    assert calibrate_dispersion(model, base.w_avg, _demo_shots()[:4], mask, z, base.config.resolution,
-                                base.config.margin, pull=0.1) is None
+    assert calibrate_dispersion(model, _demo_shots()[:4], mask, base.config.z_dim, base.config.resolution,
+                                base.config.margin, pull=0.5) is None
     assert all(p.abs().max() == 0 for p in model.tau_parameters(trained_only=False))
 
 
@@ -81,8 +82,8 @@ def test_repeated_shot_leaves_tau_at_identity(tiny_base):
     model = _wrapped(base)
     shots = np.repeat(np.nan_to_num(_demo_shots()[:1]), 6, axis=0)
     mask = torch.ones(base.codec.num_joints, dtype=torch.bool)
-    assert calibrate_dispersion(model, base.w_avg, shots, mask, torch.randn(32, base.config.z_dim),
-                                base.config.resolution, base.config.margin, pull=0.1) is None
+    assert calibrate_dispersion(model, shots, mask, base.config.z_dim, base.config.resolution,
+                                base.config.margin, pull=0.5) is None
     assert all(p.abs().max() == 0 for p in model.tau_parameters(trained_only=False))
 
 
@@ -91,14 +92,14 @@ def test_adaptation_reports_its_calibration_and_penalizes_moves_from_it(tiny_bas
     disc = load_discriminator(str(tiny_base / "discriminator"))
     result = adapt(base, disc, _demo_shots(), AdaptConfig(steps=2, options=MethodOptions(spread_pull=0.5)),
                    progress=False)
-    assert set(result.calibration) == {"psi", "source_spread", "shots_spread", "target_spread", "reached_spread"}
+    assert set(result.calibration) == {"factor", "source_spread", "shots_spread", "target_spread", "reached_spread",
+                                       "residual"}
     model = result.adapted.model
     assert len(model.tau_parameters(trained_only=False)) == 2 * len(ALL)
     # The penalty is measured from the calibrated start, so right after calibration it was zero.
     for index, layer in enumerate(model.base_model.model.A):
         anchor_scale, anchor_shift = layer.tau_anchor["default"]
-        torch.testing.assert_close(anchor_scale, torch.full_like(anchor_scale, result.calibration["psi"] - 1),
-                                   atol=1e-4, rtol=0)
+        assert anchor_scale.abs().max() > 0  # the calibration moved every layer away from identity
         if index >= 3:  # calibrated, never trained: still exactly at the anchor
             assert torch.equal(layer.tau_scale["default"], anchor_scale)
             assert torch.equal(layer.tau_shift["default"], anchor_shift)
@@ -112,18 +113,19 @@ def test_cli_spread_pull_flag(tiny_base, tmp_path, capsys):
 
     common = ["adapt", "--base", str(tiny_base), "--target", str(DEMO), "--steps", "2", "--num-samples", "5"]
     assert main([*common, "--output-dir", str(tmp_path / "on")]) == 0
-    assert json.loads((tmp_path / "on" / "metrics.json").read_text())["dispersion_calibration"]["psi"] > 0
-    assert "latent truncation psi" in (tmp_path / "on" / "README.md").read_text()
+    assert json.loads((tmp_path / "on" / "metrics.json").read_text())["dispersion_calibration"]["factor"] > 0
+    assert "offsets from the mean pose scaled by" in (tmp_path / "on" / "README.md").read_text()
     assert main([*common, "--spread-pull", "0", "--output-dir", str(tmp_path / "off")]) == 0
     assert json.loads((tmp_path / "off" / "metrics.json").read_text())["dispersion_calibration"] is None
     config = json.loads((tmp_path / "off" / "adapter_config.json").read_text())
     assert config["calibrated_layers"] is None and config["target_modules"] == ["A.0", "A.1", "A.2"]
-    # --adv-weight 0: the calibration alone; the trained layers keep their calibrated values.
-    assert main([*common, "--adv-weight", "0", "--output-dir", str(tmp_path / "calib")]) == 0
-    psi = json.loads((tmp_path / "calib" / "metrics.json").read_text())["dispersion_calibration"]["psi"]
-    weights = load_file(str(tmp_path / "calib" / "adapter_model.safetensors"))
-    scales = [v for k, v in weights.items() if "tau_scale" in k]
-    assert len(scales) == 6 and all(torch.allclose(v, torch.full_like(v, psi - 1), atol=1e-4) for v in scales)
+    # --adv-weight 0: the calibration alone; no layer moves after it, however many steps run.
+    for steps in ("2", "4"):
+        assert main([*common[:-4], "--steps", steps, *common[-2:], "--adv-weight", "0",
+                     "--output-dir", str(tmp_path / f"calib{steps}")]) == 0
+    short, long = (load_file(str(tmp_path / f"calib{n}" / "adapter_model.safetensors")) for n in (2, 4))
+    assert len([k for k in short if "tau_scale" in k]) == 6
+    assert all(torch.equal(short[k], long[k]) and short[k].abs().max() > 0 for k in short)
     assert main([*common, "--spread-pull", "-1", "--output-dir", str(tmp_path / "bad")]) == 2
     assert "--spread-pull must be >= 0, got -1.0" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()

@@ -27,8 +27,9 @@ class MethodOptions:
     layers: list[int] | None = None  # style layers for tau / lora (default: the measured tau layers)
     sparsity_weight: float = 1e-2  # tau's Linear & Sparse regularizer (0 = off)
     # tau's dispersion calibration (calibration.py): share of the log-gap between the source's and the
-    # shots' pose spread that the closed-form starting point closes; 0 = off (tau starts at identity).
-    spread_pull: float = 0.1
+    # shots' pose spread that tau's fitted starting point closes; 0 = off (tau starts at identity).
+    # 0.5 measured best of 0.3 / 0.5 on MPII -> LSP-Extended and -> COCO (BENCHMARKS.md).
+    spread_pull: float = 0.5
     lora_rank: int = 4
     freeze_d_blocks: int = 2  # FreezeD: lower image-critic blocks kept frozen
     extra: dict = field(default_factory=dict)

@@ -207,9 +207,10 @@ def describe_calibration(calibration: dict | None) -> str:
     """One line for the model card about tau's dispersion calibration."""
     if not calibration:
         return "not used."
-    return (f"tau starts at latent truncation psi = {calibration['psi']:.3f}, moving the sample spread from "
-            f"{calibration['source_spread']:.3f} toward the shots' {calibration['shots_spread']:.3f} "
-            f"(target {calibration['target_spread']:.3f}, reached {calibration['reached_spread']:.3f}).")
+    return (f"tau starts fitted to the source's samples with their offsets from the mean pose scaled by "
+            f"{calibration['factor']:.3f}, moving the sample spread from {calibration['source_spread']:.3f} toward "
+            f"the shots' {calibration['shots_spread']:.3f} (target {calibration['target_spread']:.3f}, reached "
+            f"{calibration['reached_spread']:.3f}; fit residual {calibration['residual']:.1%} of the start).")
 
 
 def generator_dir(name_or_path: str) -> str:

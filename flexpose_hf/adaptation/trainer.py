@@ -137,8 +137,8 @@ def adapt(
     calibration = None
     if config.method == "tau" and config.options.spread_pull > 0:
         # Deterministic, so a resumed run recomputes the same starting point before loading its state.
-        calibration = calibrate_dispersion(adapted.model, base.w_avg, shots_full, mask, guard_z,
-                                           base.config.resolution, base.config.margin, config.options.spread_pull)
+        calibration = calibrate_dispersion(adapted.model, shots_full, mask, base.config.z_dim, base.config.resolution,
+                                           base.config.margin, config.options.spread_pull, seed=config.seed)
         adapted.model.set_tau_anchor()
     # The guard's reference: the spread every method starts from (the source's, or tau's calibrated one).
     source_spread = sample_spread(adapted.model, guard_z, mask, base.config.resolution, base.config.margin)
