@@ -174,7 +174,7 @@ def add_adapt_arguments(p: argparse.ArgumentParser) -> None:
     _add(p, "--sparsity-weight", type=float, default=None, help="tau's L1 weight (0 turns it off)")
     _add(p, "--no-mixup", action="store_true", help="switch pose-mixup off (ablation)")
     _add(p, "--adv-weight", type=float, default=1.0,
-         help="weight of the adversarial loss (0 with tau: the dispersion calibration alone)")
+         help="weight of the adversarial loss (0: no training steps; with tau, the dispersion calibration alone)")
     _add(p, "--spread-pull", type=float, default=None,
          help="tau's dispersion calibration: share of the way toward the shots' pose spread (default 0.5; 0 = off)")
     _add(p, "--num-samples", type=int, default=200, help="samples written to samples.json")

@@ -126,6 +126,7 @@ def test_cli_spread_pull_flag(tiny_base, tmp_path, capsys):
     short, long = (load_file(str(tmp_path / f"calib{n}" / "adapter_model.safetensors")) for n in (2, 4))
     assert len([k for k in short if "tau_scale" in k]) == 6
     assert all(torch.equal(short[k], long[k]) and short[k].abs().max() > 0 for k in short)
+    assert json.loads((tmp_path / "calib2" / "metrics.json").read_text())["steps_kept"] == 0
     assert main([*common, "--spread-pull", "-1", "--output-dir", str(tmp_path / "bad")]) == 2
     assert "--spread-pull must be >= 0, got -1.0" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()

@@ -140,6 +140,11 @@ def adapt(
         calibration = calibrate_dispersion(adapted.model, shots_full, mask, base.config.z_dim, base.config.resolution,
                                            base.config.margin, config.options.spread_pull, seed=config.seed)
         adapted.model.set_tau_anchor()
+    if config.adv_weight == 0 and config.mmd_weight == 0:
+        # Only the regularizers would act, and they are at their minimum (identity or the calibrated
+        # anchor): the loop could not move the generator, so it is skipped.
+        logger.info("adv_weight and mmd_weight are 0: no training steps (the calibration alone)")
+        return AdaptResult(adapted, mask_np, 0, 0.0, [], calibration.to_dict() if calibration else None)
     # The guard's reference: the spread every method starts from (the source's, or tau's calibrated one).
     source_spread = sample_spread(adapted.model, guard_z, mask, base.config.resolution, base.config.margin)
     model, disc, opt_g, opt_d = accelerator.prepare(adapted.model, discriminator, opt_g, opt_d)
