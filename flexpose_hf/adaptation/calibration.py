@@ -23,7 +23,6 @@ import torch
 from torch import nn
 
 from ..codec import canvas_to_unit
-from ..tuners.tau.layer import TauLayer
 from .spread import pose_spread, renormalize
 
 logger = logging.getLogger(__name__)
@@ -49,14 +48,6 @@ class Calibration:
         return {k: round(v, 4) for k, v in asdict(self).items()}
 
 
-def _tau_parameters(model: nn.Module, adapter: str) -> list[nn.Parameter]:
-    params: list[nn.Parameter] = []
-    for module in model.modules():
-        if isinstance(module, TauLayer) and adapter in module.tau_scale:
-            params += [module.tau_scale[adapter], module.tau_shift[adapter]]
-    return params
-
-
 def scale_about_mean(unit: torch.Tensor, mean: torch.Tensor, factor: float, mask: torch.Tensor) -> torch.Tensor:
     """Poses with their offsets from ``mean`` scaled by ``factor``, re-normalized on ``mask`` joints."""
     return renormalize(mean + factor * (unit - mean), mask)
@@ -75,7 +66,7 @@ def calibrate_dispersion(model: nn.Module, unit_shots: np.ndarray, mask: torch.T
         if pull > 0:
             logger.info("dispersion calibration needs %d shots, got %d: skipped", MIN_SHOTS, len(unit_shots))
         return None
-    params = _tau_parameters(model, adapter)
+    params = model.tau_parameters(adapter, trained_only=False)  # a PeftModel / TauModel with tau layers
     if not params:
         raise ValueError(f"the model has no tau layers for adapter {adapter!r}")
     device = params[0].device
