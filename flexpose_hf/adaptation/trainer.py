@@ -85,7 +85,7 @@ class AdaptResult:
     steps: int  # steps whose updates the result keeps (fewer than asked when the guard stopped it)
     seconds: float
     history: list[dict]
-    calibration: dict | None = None  # tau's dispersion calibration (psi and the spreads), when it ran
+    calibration: dict | None = None  # tau's dispersion calibration (factor, spreads, fit residual), when it ran
 
 
 def target_joint_mask(unit_shots: np.ndarray, skeleton_joints: tuple[str, ...]) -> np.ndarray:
@@ -134,17 +134,18 @@ def adapt(
     opt_d = torch.optim.Adam(d_params, lr=config.lr_discriminator, betas=(0.5, 0.99))
     guard_z = torch.randn(256, base.config.z_dim, generator=torch.Generator().manual_seed(config.seed + 7919))
     mask = torch.from_numpy(mask_np)
-    calibration = None
+    calibration: dict | None = None
     if config.method == "tau" and config.options.spread_pull > 0:
         # Deterministic, so a resumed run recomputes the same starting point before loading its state.
-        calibration = calibrate_dispersion(adapted.model, shots_full, mask, base.config.z_dim, base.config.resolution,
-                                           base.config.margin, config.options.spread_pull, seed=config.seed)
+        fitted = calibrate_dispersion(adapted.model, shots_full, mask, base.config.z_dim, base.config.resolution,
+                                      base.config.margin, config.options.spread_pull, seed=config.seed)
+        calibration = fitted.to_dict() if fitted else None
         adapted.model.set_tau_anchor()
     if config.adv_weight == 0 and config.mmd_weight == 0:
         # Only the regularizers would act, and they are at their minimum (identity or the calibrated
         # anchor): the loop could not move the generator, so it is skipped.
         logger.info("adv_weight and mmd_weight are 0: no training steps (the calibration alone)")
-        return AdaptResult(adapted, mask_np, 0, 0.0, [], calibration.to_dict() if calibration else None)
+        return AdaptResult(adapted, mask_np, 0, 0.0, [], calibration)
     # The guard's reference: the spread every method starts from (the source's, or tau's calibrated one).
     source_spread = sample_spread(adapted.model, guard_z, mask, base.config.resolution, base.config.margin)
     model, disc, opt_g, opt_d = accelerator.prepare(adapted.model, discriminator, opt_g, opt_d)
@@ -223,8 +224,7 @@ def adapt(
             save_checkpoint(accelerator, checkpoint_dir, state.step)
     accelerator.wait_for_everyone()
     adapted.model = accelerator.unwrap_model(model)
-    return AdaptResult(adapted, mask_np, trained_steps, time.time() - start, history,
-                       calibration.to_dict() if calibration else None)
+    return AdaptResult(adapted, mask_np, trained_steps, time.time() - start, history, calibration)
 
 
 @torch.no_grad()

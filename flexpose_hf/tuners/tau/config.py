@@ -24,8 +24,8 @@ class TauConfig(PeftConfig):
     Args:
         target_modules: module names or a regex; by default the style affines of ``layers``.
         layers: indices of the style layers whose tau trains (constrained layer updates).
-        calibrated_layers: further style layers tau is applied to without training there; they hold
-            a closed-form map such as the dispersion calibration (``flexpose_hf.adaptation.calibration``).
+        calibrated_layers: further style layers tau is applied to without training there; they keep
+            the map the dispersion calibration fitted (``flexpose_hf.adaptation.calibration``).
         sparsity_weight: weight of the L1 penalty on tau's deviation from identity
             (``model.tau_regularization()``); 0 switches the Linear & Sparse regularizer off.
         init_identity: start at the identity map (recommended).
@@ -38,7 +38,7 @@ class TauConfig(PeftConfig):
         default=None, metadata={"help": "Indices of the style layers tau adapts (default: the measured choice)."}
     )
     calibrated_layers: list[int] | None = field(
-        default=None, metadata={"help": "Style layers tau also maps, frozen (set in closed form, not trained)."}
+        default=None, metadata={"help": "Style layers tau also maps, frozen (set by the dispersion calibration, not trained)."}
     )
     sparsity_weight: float = field(default=1e-2, metadata={"help": "L1 weight on tau's deviation from identity."})
     init_identity: bool = field(default=True, metadata={"help": "Initialize tau at the identity map."})

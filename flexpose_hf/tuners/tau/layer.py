@@ -48,7 +48,7 @@ class TauLayer(BaseTunerLayer):
         return scale.abs().sum() + shift.abs().sum()
 
     def set_anchor(self, adapter_name: str) -> None:
-        """Penalize deviation from tau's current values (e.g. a closed-form calibration) from now on."""
+        """Penalize deviation from tau's current values (e.g. a fitted calibration) from now on."""
         self.tau_anchor[adapter_name] = (self.tau_scale[adapter_name].detach().clone(),
                                          self.tau_shift[adapter_name].detach().clone())
 
