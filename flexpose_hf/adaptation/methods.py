@@ -28,7 +28,7 @@ class MethodOptions:
     sparsity_weight: float = 1e-2  # tau's Linear & Sparse regularizer (0 = off)
     # tau's dispersion calibration (calibration.py): share of the log-gap between the source's and the
     # shots' pose spread that tau's fitted starting point closes; 0 = off (tau starts at identity).
-    # 0.5 measured best of 0.3 / 0.5 on MPII -> LSP-Extended and -> COCO (BENCHMARKS.md).
+    # 0.5: lower nn1 on every seed of MPII -> LSP-Extended and -> COCO; 1.0 erratic on COCO (BENCHMARKS.md).
     spread_pull: float = 0.5
     lora_rank: int = 4
     freeze_d_blocks: int = 2  # FreezeD: lower image-critic blocks kept frozen
