@@ -152,8 +152,41 @@ def test_divergence_guard_restores_the_last_passing_state(tiny_base):
 
     free = run(0.0)  # guard off: all steps, tau moved away from identity
     assert free.steps == 6 and len(free.history) == 6
-    assert all("spread_ratio" in h for h in free.history[1::2])
+    assert all("spread_ratio" in h and "shot_distance_ratio" in h for h in free.history[1::2])
     assert any(p.abs().max() > 0 for p in free.adapted.trainable)
     guarded = run(1e-9)  # any change in spread trips it at the first check: back to identity
     assert guarded.steps == 0 and len(guarded.history) == 2 and guarded.history[-1]["stopped"]
     assert all(p.abs().max() == 0 for p in guarded.adapted.trainable)
+
+
+class _FixedPoses(torch.nn.Module):
+    """A stand-in generator that draws the given canvas poses, one per latent."""
+
+    def __init__(self, canvas: torch.Tensor) -> None:
+        super().__init__()
+        self.canvas = canvas
+
+    def forward(self, z: torch.Tensor, output: str = "keypoints") -> torch.Tensor:
+        return self.canvas[: len(z)]
+
+
+def test_guard_statistics_measure_the_drift_away_from_the_shots():
+    from flexpose_hf.adaptation.trainer import guard_statistics
+    from flexpose_hf.codec import unit_to_canvas
+    from flexpose_hf.training.data import to_unit_poses
+
+    keypoints = np.asarray(load_poses(DEMO, skeleton="mpii16").with_format("numpy")["keypoints"])
+    unit = np.nan_to_num(to_unit_poses(keypoints)).astype(np.float32)
+    mask = torch.from_numpy(~np.isnan(keypoints).any(-1).any(0))
+    shots = torch.from_numpy(unit)
+    z = torch.zeros(len(unit), 4)
+
+    def stats(poses: np.ndarray) -> tuple[float, float]:
+        canvas = torch.from_numpy(unit_to_canvas(poses, 64).astype(np.float32))
+        return guard_statistics(_FixedPoses(canvas), z, shots, mask, 64, 0.1)
+
+    spread, distance = stats(unit)  # the samples are the shots themselves
+    assert distance == pytest.approx(0.0, abs=1e-4) and spread > 0
+    tilted = unit.copy()
+    tilted[..., 0] += 0.3 * tilted[..., 1]  # every sample sheared away from its shot
+    assert stats(tilted)[1] > 0.01

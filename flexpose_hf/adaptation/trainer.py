@@ -54,10 +54,12 @@ class AdaptConfig:
     r1_every: int = 8
     seed: int = 0
     checkpointing_steps: int = 100
-    # Divergence guard: every ``guard_every`` steps the spread of a fixed batch of samples is compared
-    # with the unadapted model's; outside [1 / (1 + t), 1 + t] for t = ``spread_tolerance`` (default
-    # per method, see DEFAULT_SPREAD_TOLERANCE; 0 disables it) the last passing state is restored and
-    # training stops. It sees only generated poses, never held-out data.
+    # Divergence guard: every ``guard_every`` steps a fixed batch of samples is compared with the one
+    # training started from. When its spread leaves [1 / (1 + t), 1 + t] times the start's, or the
+    # mean distance from each shot to its nearest sample grows beyond (1 + t) times the start's (the
+    # samples drift away from the target), for t = ``spread_tolerance`` (default per method, see
+    # DEFAULT_SPREAD_TOLERANCE; 0 disables it), the last passing state is restored and training
+    # stops. It sees only generated poses and the shots, never held-out data.
     spread_tolerance: float | None = None
     guard_every: int = 25
     options: MethodOptions = field(default_factory=MethodOptions)
@@ -146,8 +148,10 @@ def adapt(
         # anchor): the loop could not move the generator, so it is skipped.
         logger.info("adv_weight and mmd_weight are 0: no training steps (the calibration alone)")
         return AdaptResult(adapted, mask_np, 0, 0.0, [], calibration)
-    # The guard's reference: the spread every method starts from (the source's, or tau's calibrated one).
-    source_spread = sample_spread(adapted.model, guard_z, mask, base.config.resolution, base.config.margin)
+    # The guard's reference: the samples every method starts from (the source's, or tau's calibrated ones).
+    guard_shots = torch.from_numpy(shots_full.astype(np.float32))
+    start_spread, start_distance = guard_statistics(adapted.model, guard_z, guard_shots, mask,
+                                                    base.config.resolution, base.config.margin)
     model, disc, opt_g, opt_d = accelerator.prepare(adapted.model, discriminator, opt_g, opt_d)
     state = TrainState()
     accelerator.register_for_checkpointing(state)
@@ -158,7 +162,7 @@ def adapt(
             logger.info("resumed from %s at step %d", resume, state.step)
 
     device = accelerator.device
-    mask, guard_z = mask.to(device), guard_z.to(device)
+    mask, guard_z, guard_shots = mask.to(device), guard_z.to(device), guard_shots.to(device)
     res, margin, z_dim = base.config.resolution, base.config.margin, base.config.z_dim
     codec = base.codec
     batch = config.batch_size
@@ -206,15 +210,16 @@ def adapt(
         history.append({"step": state.step, "loss_d": loss_d.item(), "adv": adv.item(), "reg": float(reg.detach())})
         bar.set_postfix(d=f"{loss_d.item():.3f}", g=f"{adv.item():.3f}")
         if config.guard_every > 0 and state.step % config.guard_every == 0:
-            ratio = sample_spread(model, guard_z, mask, res, margin) / source_spread
-            history[-1]["spread_ratio"] = ratio
-            if tolerance > 0 and not 1 / (1 + tolerance) <= ratio <= 1 + tolerance:
+            spread, distance = guard_statistics(model, guard_z, guard_shots, mask, res, margin)
+            ratio, drift = spread / start_spread, distance / start_distance
+            history[-1].update(spread_ratio=ratio, shot_distance_ratio=drift)
+            if tolerance > 0 and not (1 / (1 + tolerance) <= ratio <= 1 + tolerance and drift <= 1 + tolerance):
                 with torch.no_grad():
                     for p, good in zip(adapted.trainable, state.snapshot):
                         p.copy_(good.to(p.device))
-                logger.warning("adaptation stopped at step %d: sample spread %.3f x the source's (tolerance "
-                               "%.2f); kept the state of step %d", state.step, ratio, tolerance,
-                               state.step - config.guard_every)
+                logger.warning("adaptation stopped at step %d: sample spread %.3f x and distance to the shots "
+                               "%.3f x the start's (tolerance %.2f); kept the state of step %d", state.step, ratio,
+                               drift, tolerance, state.step - config.guard_every)
                 history[-1]["stopped"] = True
                 trained_steps = state.step - config.guard_every
                 break
@@ -228,9 +233,14 @@ def adapt(
 
 
 @torch.no_grad()
-def sample_spread(model: torch.nn.Module, z: torch.Tensor, mask: torch.Tensor, resolution: int, margin: float) -> float:
-    """Mean pairwise distance between the (re-normalized, masked) poses generated from ``z``."""
-    return float(pose_spread(canvas_to_unit(model(z, output="keypoints"), resolution, margin), mask))
+def guard_statistics(model: torch.nn.Module, z: torch.Tensor, unit_shots: torch.Tensor, mask: torch.Tensor,
+                     resolution: int, margin: float) -> tuple[float, float]:
+    """The guard's view of the poses generated from ``z`` (re-normalized, ``mask`` joints): their
+    spread, and the mean distance from each shot to its nearest generated pose."""
+    samples = renormalize(canvas_to_unit(model(z, output="keypoints"), resolution, margin), mask)
+    shots = renormalize(unit_shots, mask)[:, mask].flatten(1)
+    distance = torch.cdist(shots, samples[:, mask].flatten(1)).min(dim=1).values.mean()
+    return float(pose_spread(samples, mask)), float(distance)
 
 
 def kernel_mmd(x: torch.Tensor, y: torch.Tensor, bandwidths: tuple[float, ...] = (0.1, 0.2, 0.5, 1.0)) -> torch.Tensor:
