@@ -13,6 +13,8 @@ joints the target shares with MPII, lower is better):
 * ``spread[shots|oracle, pull]``: each pose's offset from the mean pose scaled by
   (spread of the shots (or the whole target) / spread of the poses) ** pull, the spread being the
   mean pairwise distance: the pose-space counterpart of tau's dispersion calibration;
+* ``mean[shots|oracle, beta]``: every pose shifted by ``beta`` times the difference between the
+  shots' (or the whole target's) mean pose and the poses' own (re-normalized coordinates);
 * ``tilt[shots, h]``: MPII poses drawn (without replacement) with weights from a Gaussian kernel of
   bandwidth h (unit pose coordinates) around the shots (a density-ratio tilt).
 
@@ -87,6 +89,13 @@ def rows_for(source: np.ndarray, shots: np.ndarray, held: np.ndarray, model: Bon
     for tag, ref in (("shots", shots), ("oracle", held)):
         for pull in (0.1, 0.5, 1.0):
             rows[f"spread[{tag}, pull={pull}]"] = widen(fake, ref, mask, pull)
+    unit = renormalize(torch.from_numpy(np.nan_to_num(fake).astype(np.float32)), torch.from_numpy(mask)).numpy()
+    for tag, ref in (("shots", shots), ("oracle", held)):
+        shift = np.nanmean(ref[:, mask], 0) - unit[:, mask].mean(0)
+        for beta in (0.25, 0.5):
+            moved = unit.astype(np.float64).copy()
+            moved[:, mask] += beta * shift
+            rows[f"mean[{tag}, beta={beta}]"] = moved
     d2 = ((source[:, None, mask] - shots[None, :, mask]) ** 2).sum((-1, -2))
     for bandwidth in (0.5, 1.0):
         weights = np.exp(-d2 / (2 * bandwidth**2)).mean(1)

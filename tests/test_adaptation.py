@@ -152,7 +152,7 @@ def test_divergence_guard_restores_the_last_passing_state(tiny_base):
 
     free = run(0.0)  # guard off: all steps, tau moved away from identity
     assert free.steps == 6 and len(free.history) == 6
-    assert all("spread_ratio" in h and "shot_distance_ratio" in h for h in free.history[1::2])
+    assert all({"spread_ratio", "shot_distance_ratio", "mean_pose_moved"} <= set(h) for h in free.history[1::2])
     assert any(p.abs().max() > 0 for p in free.adapted.trainable)
     guarded = run(1e-9)  # any change in spread trips it at the first check: back to identity
     assert guarded.steps == 0 and len(guarded.history) == 2 and guarded.history[-1]["stopped"]
@@ -171,6 +171,7 @@ class _FixedPoses(torch.nn.Module):
 
 
 def test_guard_statistics_measure_the_drift_away_from_the_shots():
+    from flexpose_hf.adaptation.spread import renormalize
     from flexpose_hf.adaptation.trainer import guard_statistics
     from flexpose_hf.codec import unit_to_canvas
     from flexpose_hf.training.data import to_unit_poses
@@ -181,12 +182,15 @@ def test_guard_statistics_measure_the_drift_away_from_the_shots():
     shots = torch.from_numpy(unit)
     z = torch.zeros(len(unit), 4)
 
-    def stats(poses: np.ndarray) -> tuple[float, float]:
+    def stats(poses: np.ndarray) -> tuple[float, float, torch.Tensor]:
         canvas = torch.from_numpy(unit_to_canvas(poses, 64).astype(np.float32))
         return guard_statistics(_FixedPoses(canvas), z, shots, mask, 64, 0.1)
 
-    spread, distance = stats(unit)  # the samples are the shots themselves
+    spread, distance, mean = stats(unit)  # the samples are the shots themselves
     assert distance == pytest.approx(0.0, abs=1e-4) and spread > 0
+    expected_mean = renormalize(shots, mask)[:, mask].mean(0)
+    torch.testing.assert_close(mean, expected_mean, atol=1e-4, rtol=0)
     tilted = unit.copy()
     tilted[..., 0] += 0.3 * tilted[..., 1]  # every sample sheared away from its shot
-    assert stats(tilted)[1] > 0.01
+    _, tilted_distance, tilted_mean = stats(tilted)
+    assert tilted_distance > 0.01 and float((tilted_mean - mean).norm()) > 0.01

@@ -55,11 +55,12 @@ class AdaptConfig:
     seed: int = 0
     checkpointing_steps: int = 100
     # Divergence guard: every ``guard_every`` steps a fixed batch of samples is compared with the one
-    # training started from. When its spread leaves [1 / (1 + t), 1 + t] times the start's, or the
-    # mean distance from each shot to its nearest sample grows beyond (1 + t) times the start's (the
-    # samples drift away from the target), for t = ``spread_tolerance`` (default per method, see
-    # DEFAULT_SPREAD_TOLERANCE; 0 disables it), the last passing state is restored and training
-    # stops. It sees only generated poses and the shots, never held-out data.
+    # training started from, for t = ``spread_tolerance`` (default per method, DEFAULT_SPREAD_TOLERANCE;
+    # 0 disables it). When their spread leaves [1 / (1 + t), 1 + t] times the start's, the mean distance
+    # from each shot to its nearest sample grows beyond (1 + t) times the start's, or their mean pose
+    # moves by more than t times the start's spread (ten shots cannot place the target's mean pose:
+    # BENCHMARKS.md), the last passing state is restored and training stops. It sees only generated
+    # poses and the shots, never held-out data.
     spread_tolerance: float | None = None
     guard_every: int = 25
     options: MethodOptions = field(default_factory=MethodOptions)
@@ -150,8 +151,8 @@ def adapt(
         return AdaptResult(adapted, mask_np, 0, 0.0, [], calibration)
     # The guard's reference: the samples every method starts from (the source's, or tau's calibrated ones).
     guard_shots = torch.from_numpy(shots_full.astype(np.float32))
-    start_spread, start_distance = guard_statistics(adapted.model, guard_z, guard_shots, mask,
-                                                    base.config.resolution, base.config.margin)
+    start_spread, start_distance, start_mean = guard_statistics(adapted.model, guard_z, guard_shots, mask,
+                                                                base.config.resolution, base.config.margin)
     model, disc, opt_g, opt_d = accelerator.prepare(adapted.model, discriminator, opt_g, opt_d)
     state = TrainState()
     accelerator.register_for_checkpointing(state)
@@ -162,7 +163,7 @@ def adapt(
             logger.info("resumed from %s at step %d", resume, state.step)
 
     device = accelerator.device
-    mask, guard_z, guard_shots = mask.to(device), guard_z.to(device), guard_shots.to(device)
+    mask, guard_z, guard_shots, start_mean = (t.to(device) for t in (mask, guard_z, guard_shots, start_mean))
     res, margin, z_dim = base.config.resolution, base.config.margin, base.config.z_dim
     codec = base.codec
     batch = config.batch_size
@@ -210,16 +211,18 @@ def adapt(
         history.append({"step": state.step, "loss_d": loss_d.item(), "adv": adv.item(), "reg": float(reg.detach())})
         bar.set_postfix(d=f"{loss_d.item():.3f}", g=f"{adv.item():.3f}")
         if config.guard_every > 0 and state.step % config.guard_every == 0:
-            spread, distance = guard_statistics(model, guard_z, guard_shots, mask, res, margin)
+            spread, distance, mean = guard_statistics(model, guard_z, guard_shots, mask, res, margin)
             ratio, drift = spread / start_spread, distance / start_distance
-            history[-1].update(spread_ratio=ratio, shot_distance_ratio=drift)
-            if tolerance > 0 and not (1 / (1 + tolerance) <= ratio <= 1 + tolerance and drift <= 1 + tolerance):
+            moved = float((mean - start_mean).norm()) / start_spread
+            history[-1].update(spread_ratio=ratio, shot_distance_ratio=drift, mean_pose_moved=moved)
+            passing = 1 / (1 + tolerance) <= ratio <= 1 + tolerance and drift <= 1 + tolerance and moved <= tolerance
+            if tolerance > 0 and not passing:
                 with torch.no_grad():
                     for p, good in zip(adapted.trainable, state.snapshot):
                         p.copy_(good.to(p.device))
-                logger.warning("adaptation stopped at step %d: sample spread %.3f x and distance to the shots "
-                               "%.3f x the start's (tolerance %.2f); kept the state of step %d", state.step, ratio,
-                               drift, tolerance, state.step - config.guard_every)
+                logger.warning("adaptation stopped at step %d: sample spread %.3f x, distance to the shots %.3f x "
+                               "the start's, mean pose moved %.3f spreads (tolerance %.2f); kept the state of step %d",
+                               state.step, ratio, drift, moved, tolerance, state.step - config.guard_every)
                 history[-1]["stopped"] = True
                 trained_steps = state.step - config.guard_every
                 break
@@ -234,13 +237,13 @@ def adapt(
 
 @torch.no_grad()
 def guard_statistics(model: torch.nn.Module, z: torch.Tensor, unit_shots: torch.Tensor, mask: torch.Tensor,
-                     resolution: int, margin: float) -> tuple[float, float]:
+                     resolution: int, margin: float) -> tuple[float, float, torch.Tensor]:
     """The guard's view of the poses generated from ``z`` (re-normalized, ``mask`` joints): their
-    spread, and the mean distance from each shot to its nearest generated pose."""
+    spread, the mean distance from each shot to its nearest generated pose, and their mean pose."""
     samples = renormalize(canvas_to_unit(model(z, output="keypoints"), resolution, margin), mask)
     shots = renormalize(unit_shots, mask)[:, mask].flatten(1)
     distance = torch.cdist(shots, samples[:, mask].flatten(1)).min(dim=1).values.mean()
-    return float(pose_spread(samples, mask)), float(distance)
+    return float(pose_spread(samples, mask)), float(distance), samples[:, mask].mean(0)
 
 
 def kernel_mmd(x: torch.Tensor, y: torch.Tensor, bandwidths: tuple[float, ...] = (0.1, 0.2, 0.5, 1.0)) -> torch.Tensor:
