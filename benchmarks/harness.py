@@ -64,6 +64,8 @@ def settings(data: Path) -> dict[str, dict]:
         "mpii->coco": {"base": "mpii-body", "target": data / "coco" / "person_keypoints_val2017_subset.json"},
         "helen->turned": {"base": "helen-face", "target": data / "300w_helen" / "testset", "select": turned_faces,
                           "note": "HELEN test faces, the 30% most turned heads (nose offset from jaw midpoint)"},
+        "mpii->market": {"base": "mpii-body", "target": data / "market1501" / "market-annotation-test.csv",
+                         "note": "Market-1501 test pedestrians (OpenPose-18); held out: chose no default"},
     }
 
 

@@ -18,7 +18,7 @@ joints the target shares with MPII, lower is better):
 * ``tilt[shots, h]``: MPII poses drawn (without replacement) with weights from a Gaussian kernel of
   bandwidth h (unit pose coordinates) around the shots (a density-ratio tilt).
 
-    python benchmarks/perfect_source_transfer.py --data ../shared/data --shots 10 --seeds 3
+    python benchmarks/perfect_source_transfer.py --data ../shared/data --shots 10 --seeds 3 [--settings mpii->market]
 """
 
 from __future__ import annotations
@@ -125,6 +125,7 @@ def main() -> None:
     p.add_argument("--shots", type=int, default=10)
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--samples", type=int, default=2000)
+    p.add_argument("--settings", default="mpii->lsp,mpii->coco", help="comma-separated harness settings")
     args = p.parse_args()
     source = pose_arrays(load_poses(args.data / "mpii" / "mpii_dataset.csv"))[0]
     source = to_unit_poses(source[np.isfinite(source).all((1, 2))]).astype(np.float64)
@@ -132,7 +133,7 @@ def main() -> None:
     spreads: list[str] = []
     print("| setting | transform of real MPII poses | nn1 (mean +- std) | coverage |")
     print("|---|---|---|---|")
-    for name in ("mpii->lsp", "mpii->coco"):
+    for name in args.settings.split(","):
         pool, mask = target_pool(all_settings[name], "mpii16")
         joints = tuple(j for j, m in zip(get_skeleton("mpii16").joints, mask) if m)
         model = BoneModel(mask)

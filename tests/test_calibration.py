@@ -9,7 +9,7 @@ from safetensors.torch import load_file
 
 from flexpose_hf import FlexPoseGenerator, TauConfig, load_poses
 from flexpose_hf.adaptation import AdaptConfig, MethodOptions, adapt
-from flexpose_hf.adaptation.calibration import calibrate_dispersion, scale_about_mean
+from flexpose_hf.adaptation.calibration import calibrate_dispersion, concentrate_toward, scale_about_mean
 from flexpose_hf.adaptation.spread import pose_spread
 from flexpose_hf.models.discriminator import load_discriminator
 from flexpose_hf.training.data import to_unit_poses
@@ -44,10 +44,7 @@ def test_scale_about_mean_scales_the_spread():
     torch.testing.assert_close(extent, torch.ones(64))  # re-normalized like every other pose
 
 
-@pytest.mark.parametrize("factor", [1.6, 0.8])
-def test_calibration_moves_the_spread_toward_the_shots(factor):
-    """With the bundled body generator: shots spread wider (narrower) than its samples give a factor
-    > 1 (< 1), a fitted tau on every layer and a generated spread moved toward the shots'."""
+def _calibrated(factor: float):
     base = FlexPoseGenerator.from_pretrained("mpii-body")
     shots = _demo_shots().astype(np.float64)
     shots = shots.mean(0) + factor * (shots - shots.mean(0))  # the same poses, spread wider or narrower
@@ -56,16 +53,50 @@ def test_calibration_moves_the_spread_toward_the_shots(factor):
     cal = calibrate_dispersion(model, shots, mask, base.config.z_dim, base.config.resolution, base.config.margin,
                                pull=0.5)
     assert cal is not None
-    assert (cal.factor > 1) == (cal.shots_spread > cal.source_spread)
     assert cal.factor == pytest.approx((cal.shots_spread / cal.source_spread) ** 0.5, rel=1e-3)
-    assert (cal.target_spread > cal.source_spread) == (cal.factor > 1)
-    assert cal.residual < 0.3  # tau reproduces the pose-space transform closely
-    gap_before = abs(np.log(cal.target_spread / cal.source_spread))
-    assert abs(np.log(cal.target_spread / cal.reached_spread)) < 0.3 * gap_before
     present = torch.tensor(np.nan_to_num(shots), dtype=torch.float32)
     assert cal.shots_spread == pytest.approx(float(pose_spread(present, mask)), rel=1e-5)
     assert all(p.abs().max() > 0 for p in model.tau_parameters(trained_only=False))  # every layer moved
     assert [p.requires_grad for p in model.tau_parameters(trained_only=False)] == [True] * 6 + [False] * 6
+    return base, model, cal
+
+
+def test_wider_shots_fit_tau_to_widen_the_samples():
+    """Shots spread wider than the bundled body generator's samples: tau on every layer is fitted to
+    the pose-space widening, and the generated spread moves toward the shots'."""
+    _, _, cal = _calibrated(4.0)
+    assert cal.kind == "widen" and cal.shots_spread > cal.source_spread and cal.factor > 1
+    assert cal.target_spread > cal.source_spread
+    assert cal.residual < 0.3  # tau reproduces the pose-space transform closely
+    gap_before = abs(np.log(cal.target_spread / cal.source_spread))
+    assert abs(np.log(cal.target_spread / cal.reached_spread)) < 0.3 * gap_before
+
+
+def test_narrower_shots_concentrate_the_latents():
+    """Shots narrower than the samples: every tau layer scales its style by ``factor`` about the styles
+    of the shots' latent centre, and the generated spread shrinks."""
+    _, model, cal = _calibrated(0.6)
+    assert cal.kind == "concentrate" and cal.factor < 1 and cal.reached_spread < cal.source_spread
+    for layer in model.base_model.model.A:
+        scale = layer.tau_scale["default"]
+        torch.testing.assert_close(scale, torch.full_like(scale, cal.factor - 1))
+
+
+def test_concentration_is_exactly_the_latent_transform(tiny_base):
+    """tau set by ``concentrate_toward`` draws what the plain generator draws at ``c + f (w - c)``."""
+    base = FlexPoseGenerator.from_pretrained(str(tiny_base))
+    model = _wrapped(base)
+    gen = torch.Generator().manual_seed(3)
+    z, centre = torch.randn(32, base.config.z_dim, generator=gen), torch.randn(base.config.w_dim, generator=gen)
+    concentrate_toward(model, "default", centre, 0.7)
+    with torch.no_grad():
+        adapted = model(z, output="keypoints")
+        with model.disable_adapter():
+            w = base.mapping(z)
+            expected = base.keypoints_from_styles(base.styles(centre + 0.7 * (w - centre)))
+            plain = base(z, output="keypoints")
+    torch.testing.assert_close(adapted, expected, atol=1e-3, rtol=1e-4)
+    assert (adapted - plain).abs().max() > 1e-2  # and it is not the identity
 
 
 def test_too_few_shots_leave_tau_at_identity(tiny_base):
@@ -92,7 +123,7 @@ def test_adaptation_reports_its_calibration_and_penalizes_moves_from_it(tiny_bas
     disc = load_discriminator(str(tiny_base / "discriminator"))
     result = adapt(base, disc, _demo_shots(), AdaptConfig(steps=2, options=MethodOptions(spread_pull=0.5)),
                    progress=False)
-    assert set(result.calibration) == {"factor", "source_spread", "shots_spread", "target_spread", "reached_spread",
+    assert set(result.calibration) == {"kind", "factor", "source_spread", "shots_spread", "target_spread", "reached_spread",
                                        "residual"}
     model = result.adapted.model
     assert len(model.tau_parameters(trained_only=False)) == 2 * len(ALL)
@@ -113,8 +144,10 @@ def test_cli_spread_pull_flag(tiny_base, tmp_path, capsys):
 
     common = ["adapt", "--base", str(tiny_base), "--target", str(DEMO), "--steps", "2", "--num-samples", "5"]
     assert main([*common, "--output-dir", str(tmp_path / "on")]) == 0
-    assert json.loads((tmp_path / "on" / "metrics.json").read_text())["dispersion_calibration"]["factor"] > 0
-    assert "offsets from the mean pose scaled by" in (tmp_path / "on" / "README.md").read_text()
+    calibration = json.loads((tmp_path / "on" / "metrics.json").read_text())["dispersion_calibration"]
+    assert calibration["factor"] > 0
+    phrase = {"widen": "offsets from the mean pose scaled by", "concentrate": "drawing the latents toward"}
+    assert phrase[calibration["kind"]] in (tmp_path / "on" / "README.md").read_text()
     assert main([*common, "--spread-pull", "0", "--output-dir", str(tmp_path / "off")]) == 0
     assert json.loads((tmp_path / "off" / "metrics.json").read_text())["dispersion_calibration"] is None
     config = json.loads((tmp_path / "off" / "adapter_config.json").read_text())

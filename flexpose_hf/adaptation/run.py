@@ -207,10 +207,15 @@ def describe_calibration(calibration: dict | None) -> str:
     """One line for the model card about tau's dispersion calibration."""
     if not calibration:
         return "not used."
+    spreads = (f"the sample spread from {calibration['source_spread']:.3f} toward the shots' "
+               f"{calibration['shots_spread']:.3f} (reached {calibration['reached_spread']:.3f})")
+    if calibration.get("kind") == "concentrate":
+        return (f"the shots vary less than the source's samples, so tau starts by drawing the latents toward the "
+                f"shots' region (w -> c + {calibration['factor']:.3f} (w - c), c the mean latent of the source "
+                f"samples nearest to the shots; exact in tau), moving {spreads}.")
     return (f"tau starts fitted to the source's samples with their offsets from the mean pose scaled by "
-            f"{calibration['factor']:.3f}, moving the sample spread from {calibration['source_spread']:.3f} toward "
-            f"the shots' {calibration['shots_spread']:.3f} (target {calibration['target_spread']:.3f}, reached "
-            f"{calibration['reached_spread']:.3f}; fit residual {calibration['residual']:.1%} of the start).")
+            f"{calibration['factor']:.3f}, moving {spreads}; target {calibration['target_spread']:.3f}, fit "
+            f"residual {calibration['residual']:.1%} of the start.")
 
 
 def generator_dir(name_or_path: str) -> str:
