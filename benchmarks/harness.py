@@ -65,7 +65,7 @@ def settings(data: Path) -> dict[str, dict]:
         "helen->turned": {"base": "helen-face", "target": data / "300w_helen" / "testset", "select": turned_faces,
                           "note": "HELEN test faces, the 30% most turned heads (nose offset from jaw midpoint)"},
         "mpii->market": {"base": "mpii-body", "target": data / "market1501" / "market-annotation-test.csv",
-                         "note": "Market-1501 test pedestrians (OpenPose-18); held out: chose no default"},
+                         "note": "Market-1501 test pedestrians (OpenPose-18); added after the defaults were chosen"},
     }
 
 

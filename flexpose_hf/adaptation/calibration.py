@@ -68,7 +68,8 @@ def calibrate_dispersion(model: nn.Module, unit_shots: np.ndarray, mask: torch.T
     """Fit ``model``'s tau layers of ``adapter`` (all of them, frozen or not) to the spread transform.
 
     ``unit_shots`` are the target poses (joints outside ``mask`` ignored). The transform is taken
-    about the model's current samples (the source when tau is at identity). Returns ``None``, tau
+    about the model's current samples; call it with tau at identity (as ``adapt`` does), since the
+    narrow-shots branch sets tau outright. Returns ``None``, tau
     untouched, when the shots tell no spread (fewer than ``MIN_SHOTS``, or one pose repeated).
     """
     if len(unit_shots) < MIN_SHOTS or pull <= 0:
