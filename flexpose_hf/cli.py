@@ -95,12 +95,19 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parse_layers(text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",")]
+    except ValueError:
+        raise FlexPoseError(f"--layers wants comma-separated style-layer numbers such as 0,1,2, got {text!r}") from None
+
+
 def adapt_from_args(args: argparse.Namespace, accelerator=None) -> dict:
     """Run ``flexpose adapt`` from parsed flags (shared with examples/adapt.py)."""
     from .adaptation.methods import MethodOptions
     from .adaptation.run import run_adaptation
 
-    options = MethodOptions(layers=[int(x) for x in args.layers.split(",")] if args.layers else None)
+    options = MethodOptions(layers=_parse_layers(args.layers) if args.layers else None)
     if args.sparsity_weight is not None:
         options.sparsity_weight = args.sparsity_weight
     if args.adv_weight < 0:

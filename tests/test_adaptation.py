@@ -13,6 +13,7 @@ import torch
 from safetensors.torch import load_file
 
 from flexpose_hf import CheckpointError, FlexPoseError, FlexPoseGenerator, FlexPoseGeneratorConfig
+from flexpose_hf.adaptation import MethodOptions
 from flexpose_hf.adaptation.run import run_adaptation
 from flexpose_hf.cli import main
 from flexpose_hf.io import load_poses
@@ -69,6 +70,27 @@ def test_bad_inputs_are_refused_before_writing(tiny_base, tmp_path, shared_data)
         run_adaptation(str(DEMO), str(blocker / "sub"), base=str(tiny_base), steps=2, progress=False)
     with pytest.raises(FlexPoseError, match="asked for 50 shots but only 10"):
         run_adaptation(str(DEMO), str(tmp_path / "k"), base=str(tiny_base), shots=50, steps=2, progress=False)
+
+
+def test_refused_settings_leave_the_output_dir_untouched(tiny_base, tmp_path, capsys):
+    """Settings that cannot run are refused before --overwrite removes the previous outputs."""
+    from flexpose_hf.cli import main
+
+    out = tmp_path / "previous"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    for kwargs, message in (({"steps": 0}, "steps must be >= 1"),
+                            ({"options": MethodOptions(layers=[99])}, r"layers \[99\] do not exist"),
+                            ({"options": MethodOptions(layers=[0, 0])}, "repeat a layer"),
+                            ({"method": "lora", "options": MethodOptions(layers=[-1])}, "do not exist")):
+        with pytest.raises(FlexPoseError, match=message):
+            run_adaptation(str(DEMO), str(out), base=str(tiny_base), overwrite=True, progress=False,
+                           **{"steps": 2, **kwargs})
+        assert os.listdir(out) == ["keep.txt"]
+    assert main(["adapt", "--base", str(tiny_base), "--target", str(DEMO), "--layers", "a,b",
+                 "--output-dir", str(tmp_path / "new")]) == 2
+    assert "--layers wants comma-separated style-layer numbers" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()
 
 
 def test_adapter_for_another_base_is_refused(tiny_base, tmp_path):
@@ -137,7 +159,7 @@ def test_two_process_data_parallel_adaptation(tiny_base, tmp_path):
 
 
 def test_divergence_guard_restores_the_last_passing_state(tiny_base):
-    from flexpose_hf.adaptation import AdaptConfig, MethodOptions, adapt
+    from flexpose_hf.adaptation import AdaptConfig, adapt
     from flexpose_hf.models.discriminator import load_discriminator
     from flexpose_hf.training.data import to_unit_poses
 

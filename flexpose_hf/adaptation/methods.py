@@ -58,8 +58,24 @@ def _peft_save(model: nn.Module) -> Callable[[Path], None]:
     return lambda path: model.save_pretrained(str(path), save_embedding_layers=False)
 
 
+def style_layers(base: FlexPoseGenerator, opts: MethodOptions) -> list[int]:
+    """The style layers tau / LoRA adapt: ``opts.layers`` checked against the base, or the default."""
+    if opts.layers is None:
+        return list(DEFAULT_TAU_LAYERS)
+    count = base.num_style_layers
+    layers = list(opts.layers)
+    if not layers:
+        raise FlexPoseError("layers is empty: name at least one style layer")
+    bad = [x for x in layers if isinstance(x, bool) or not isinstance(x, int) or not 0 <= x < count]
+    if bad:
+        raise FlexPoseError(f"layers {bad} do not exist: the base has style layers 0..{count - 1}")
+    if len(set(layers)) != len(layers):
+        raise FlexPoseError(f"layers {layers} repeat a layer")
+    return layers
+
+
 def _tau(base: FlexPoseGenerator, disc: PoseDiscriminator, opts: MethodOptions) -> AdaptedModel:
-    layers = list(opts.layers or DEFAULT_TAU_LAYERS)
+    layers = style_layers(base, opts)
     # The dispersion calibration acts on every style layer; only ``layers`` train afterwards.
     calibrated = [i for i in range(base.num_style_layers) if i not in layers] if opts.spread_pull > 0 else []
     config = TauConfig(layers=layers, calibrated_layers=calibrated or None, sparsity_weight=opts.sparsity_weight)
@@ -71,7 +87,7 @@ def _lora(base: FlexPoseGenerator, disc: PoseDiscriminator, opts: MethodOptions,
     if all_linear:
         targets = sorted(n for n, m in base.named_modules() if isinstance(m, nn.Linear))
     else:
-        targets = [f"A.{i}" for i in (opts.layers or DEFAULT_TAU_LAYERS)]
+        targets = [f"A.{i}" for i in style_layers(base, opts)]
     config = LoraConfig(r=opts.lora_rank, lora_alpha=opts.lora_rank, target_modules=targets, lora_dropout=0.0)
     model = get_peft_model(base, config)
     trainable = [p for p in model.parameters() if p.requires_grad]
@@ -136,10 +152,17 @@ METHODS: dict[str, Callable[[FlexPoseGenerator, PoseDiscriminator, MethodOptions
 }
 
 
+def check_method(name: str, base: FlexPoseGenerator, opts: MethodOptions | None = None) -> None:
+    """Refuse an unknown method or layers the base does not have (before any output is touched)."""
+    if name not in METHODS:
+        raise FlexPoseError(f"unknown method {name!r}; one of {', '.join(METHODS)}")
+    if name in ("tau", "lora"):
+        style_layers(base, opts or MethodOptions())
+
+
 def prepare_method(name: str, base: FlexPoseGenerator, disc: PoseDiscriminator,
                    opts: MethodOptions | None = None) -> AdaptedModel:
     """Wrap ``base`` for adaptation with method ``name`` (see ``METHODS``)."""
-    if name not in METHODS:
-        raise FlexPoseError(f"unknown method {name!r}; one of {', '.join(METHODS)}")
+    check_method(name, base, opts)
     base.requires_grad_(False)
     return METHODS[name](base, disc, opts or MethodOptions())

@@ -32,7 +32,7 @@ from ..models.discriminator import load_discriminator
 from ..skeletons import convert_keypoints, get_skeleton, shared_joints
 from ..training.data import to_unit_poses
 from ..utils import atomic_write_text
-from .methods import MethodOptions
+from .methods import MethodOptions, check_method
 from .trainer import AdaptConfig, adapt
 
 logger = logging.getLogger(__name__)
@@ -119,6 +119,8 @@ def run_adaptation(
     config = AdaptConfig(method=method, seed=seed, options=options or MethodOptions(), **(config_overrides or {}))
     if steps is not None:
         config.steps = steps
+    config.check()  # before --overwrite removes anything
+    check_method(method, generator, config.options)
     if overwrite and out.is_dir() and resume_from_checkpoint is None:
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)

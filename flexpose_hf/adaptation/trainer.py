@@ -65,6 +65,13 @@ class AdaptConfig:
     guard_every: int = 25
     options: MethodOptions = field(default_factory=MethodOptions)
 
+    def check(self) -> None:
+        """Refuse settings that cannot run (called before any output is touched)."""
+        if self.steps < 1:
+            raise FlexPoseError(f"steps must be >= 1, got {self.steps}")
+        if self.batch_size < 1:
+            raise FlexPoseError(f"batch_size must be >= 1, got {self.batch_size}")
+
     def learning_rate(self) -> float:
         return self.lr_generator if self.lr_generator is not None else DEFAULT_LR.get(self.method, 2e-3)
 
@@ -114,8 +121,7 @@ def adapt(
 ) -> AdaptResult:
     """Adapt ``base`` to the target poses ``unit_shots`` (K x J x 2 unit coordinates on the base
     skeleton; NaN where the target lacks a joint) with ``config.method``."""
-    if config.steps < 1:
-        raise FlexPoseError(f"steps must be >= 1, got {config.steps}")
+    config.check()
     if len(unit_shots) < 1:
         raise FlexPoseError("no usable target pose (need at least one with the shared joints)")
     accelerator = accelerator or make_accelerator()
