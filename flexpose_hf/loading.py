@@ -30,7 +30,11 @@ def check_base(directory: Path, generator: FlexPoseGenerator) -> None:
     path = directory / BASE_FINGERPRINT_FILE
     if not path.exists():
         return
-    recorded = json.loads(path.read_text())["config"]
+    _check_json(path)
+    data = json.loads(path.read_text())
+    recorded = data.get("config") if isinstance(data, dict) else None
+    if not isinstance(recorded, dict):
+        raise CheckpointError(f"{path}: no 'config' object (the base model's configuration)")
     actual = asdict(generator.config)
     diff = {k: (recorded.get(k), actual.get(k)) for k in set(recorded) | set(actual) if recorded.get(k) != actual.get(k)}
     if diff:
@@ -50,17 +54,17 @@ def load_generator(base: str | None = None, adapter: str | None = None) -> nn.Mo
     if (path / "adapter_config.json").exists():
         from peft import PeftModel
 
+        _check_json(path / "adapter_config.json")
+        _read_weights(path / "adapter_model.safetensors")
         try:
             return PeftModel.from_pretrained(generator, str(path)).eval()
         except (RuntimeError, KeyError, ValueError) as exc:
             raise CheckpointError(f"{path}: adapter does not fit base {generator.name_or_path!r} ({exc})") from None
     if (path / "adaptor_config.json").exists():
-        from safetensors.torch import load_file
-
         from .adaptation.methods import WAdaptedGenerator
 
         model = WAdaptedGenerator(generator)
-        state = load_file(str(path / WAdaptedGenerator.ADAPTOR_FILE))
+        state = _read_weights(path / WAdaptedGenerator.ADAPTOR_FILE)
         if set(state) != {"w_scale", "w_shift"} or state["w_scale"].shape != model.w_scale.shape:
             raise CheckpointError(f"{path}: adaptor weights do not fit base {generator.name_or_path!r}")
         with torch.no_grad():
@@ -70,6 +74,26 @@ def load_generator(base: str | None = None, adapter: str | None = None) -> nn.Mo
     if (path / "config.json").exists():
         return FlexPoseGenerator.from_pretrained(str(path)).eval()
     raise CheckpointError(f"{path}: neither a PEFT adapter, a w-adaptor nor a generator folder")
+
+
+def _check_json(file: Path) -> None:
+    try:
+        json.loads(file.read_text())
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{file}: malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+
+
+def _read_weights(file: Path) -> dict[str, torch.Tensor]:
+    """A safetensors file's tensors; a missing, truncated or corrupt file is a ``CheckpointError``."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    if not file.is_file():
+        raise CheckpointError(f"{file}: missing (the adapter's weights)")
+    try:
+        return load_file(str(file))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{file}: unreadable or truncated safetensors file ({exc})") from None
 
 
 def sample_poses(model: nn.Module, num_samples: int, seed: int | None = 0, truncation: float = 1.0,

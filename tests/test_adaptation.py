@@ -101,6 +101,36 @@ def test_adapter_for_another_base_is_refused(tiny_base, tmp_path):
         load_generator(str(tmp_path / "other"), str(tmp_path / "a"))
 
 
+def test_broken_adapter_files_are_clear_errors(tiny_base, tmp_path, monkeypatch):
+    """A truncated or missing weights file, malformed JSON and an unknown base name each name the problem."""
+    import shutil
+
+    good = tmp_path / "good"
+    run_adaptation(str(DEMO), str(good), base=str(tiny_base), steps=2, progress=False)
+    weights = (good / "adapter_model.safetensors").read_bytes()
+    cases = {
+        "truncated": (lambda d: (d / "adapter_model.safetensors").write_bytes(weights[:-10]), "truncated safetensors"),
+        "headless": (lambda d: (d / "adapter_model.safetensors").write_bytes(weights[:50]), "truncated safetensors"),
+        "missing": (lambda d: (d / "adapter_model.safetensors").unlink(), "missing"),
+        "config": (lambda d: (d / "adapter_config.json").write_text('{"peft_type": "TAU",'),
+                   r"adapter_config.json: malformed JSON at line 1"),
+        "fingerprint": (lambda d: (d / "flexpose_base.json").write_text("[1]"), "no 'config' object"),
+    }
+    for name, (damage, message) in cases.items():
+        broken = tmp_path / name
+        shutil.copytree(good, broken)
+        damage(broken)
+        with pytest.raises(CheckpointError, match=message):
+            load_generator(str(tiny_base), str(broken))
+    load_generator(str(tiny_base), str(good))  # the undamaged copy still loads
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)  # no network wait in the test
+    with pytest.raises(CheckpointError, match="not a bundled generator .* not a Hub repo found"):
+        FlexPoseGenerator.from_pretrained("no-such-base")
+    with pytest.raises(FlexPoseError, match="seed must be >= 0"):
+        run_adaptation(str(DEMO), str(tmp_path / "neg"), base=str(tiny_base), seed=-1, steps=2, progress=False)
+    assert not (tmp_path / "neg").exists()
+
+
 def test_cli_sample_with_adapter(tiny_base, tmp_path):
     run_adaptation(str(DEMO), str(tmp_path / "a"), base=str(tiny_base), steps=2, progress=False)
     out = tmp_path / "s.json"

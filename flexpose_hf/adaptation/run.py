@@ -113,14 +113,14 @@ def run_adaptation(
         raise CheckpointError(f"{base_name}: no discriminator/ folder beside the generator; adaptation needs it")
     discriminator = load_discriminator(str(disc_dir))
     skeleton = generator.config.skeleton
-    shot_kp, held_kp, tskel, chosen, dataset = select_shots(target, skeleton, format, shots, seed)
-    unit_shots = to_unit_poses(shot_kp)
-
     config = AdaptConfig(method=method, seed=seed, options=options or MethodOptions(), **(config_overrides or {}))
     if steps is not None:
         config.steps = steps
     config.check()  # before --overwrite removes anything
     check_method(method, generator, config.options)
+    shot_kp, held_kp, tskel, chosen, dataset = select_shots(target, skeleton, format, shots, seed)
+    unit_shots = to_unit_poses(shot_kp)
+
     if overwrite and out.is_dir() and resume_from_checkpoint is None:
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)

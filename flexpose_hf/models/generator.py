@@ -20,7 +20,13 @@ import safetensors
 import safetensors.torch
 import torch
 from huggingface_hub import ModelCard, PyTorchModelHubMixin, constants, hf_hub_download
-from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError
+from huggingface_hub.errors import (
+    EntryNotFoundError,
+    HfHubHTTPError,
+    HFValidationError,
+    LocalEntryNotFoundError,
+    OfflineModeIsEnabled,
+)
 from torch import nn
 
 from ..codec import DEFAULT_MARGIN, SkeletonImageCodec, canvas_to_unit, unit_to_canvas
@@ -230,10 +236,17 @@ class FlexPoseGenerator(
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs: Any) -> FlexPoseGenerator:
         """Load from a bundled short name (``mpii-body``, ``helen-face``), a local directory in Hub
         layout, or a Hub repo id (cache first; ``HF_HUB_OFFLINE=1`` works). Loading is strict."""
-        from ..hub import resolve_pretrained
+        from ..hub import BUNDLED, resolve_pretrained
 
         resolved = resolve_pretrained(pretrained_model_name_or_path)
-        model = super().from_pretrained(resolved, **kwargs)
+        try:
+            model = super().from_pretrained(resolved, **kwargs)
+        except (EntryNotFoundError, LocalEntryNotFoundError, OfflineModeIsEnabled, HFValidationError,
+                HfHubHTTPError) as exc:  # only a Hub repo id gets here; bundled names and local dirs do not
+            raise CheckpointError(
+                f"{pretrained_model_name_or_path}: not a bundled generator ({', '.join(BUNDLED)}), not a local "
+                f"directory, and not a Hub repo found in the local cache or on the Hub ({type(exc).__name__})"
+            ) from None
         model.name_or_path = str(pretrained_model_name_or_path)
         model._source_dir = resolved if os.path.isdir(resolved) else None
         return model
