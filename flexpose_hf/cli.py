@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -134,6 +135,18 @@ def _cmd_adapt(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_fits_in_memory(num_samples: int, floats_per_sample: int) -> None:
+    """Refuse a sample count whose arrays would not fit in this machine's memory."""
+    needed = num_samples * floats_per_sample * 4 * 2  # float32 arrays, plus a copy on the way out
+    try:
+        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return
+    if needed > total // 2:
+        raise FlexPoseError(f"--num-samples {num_samples:,} needs about {needed / 2**30:,.0f} GiB, more than half "
+                            f"of this machine's {total / 2**30:,.0f} GiB; sample in several runs with different --seed")
+
+
 def _cmd_sample(args: argparse.Namespace) -> int:
     from .codec import unit_to_canvas
     from .io.export import write_coco
@@ -146,7 +159,9 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     if output.suffix.lower() not in (".json", ".npz"):
         raise FlexPoseError(f"--output {output}: use a .json (COCO keypoints) or .npz file name")
     model = load_generator(args.base, args.adapter)
-    skeleton = base_generator(model).config.skeleton
+    base = base_generator(model)
+    check_fits_in_memory(args.num_samples, base.config.z_dim + 4 * base.codec.num_joints)
+    skeleton = base.config.skeleton
     unit = sample_poses(model, args.num_samples, seed=args.seed, truncation=args.truncation)
     pixels = unit_to_canvas(unit, args.canvas + 1, margin=0.1)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -331,7 +346,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"flexpose {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
-        print(f"flexpose {args.command}: error: {exc}", file=sys.stderr)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"flexpose {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
 
 

@@ -24,3 +24,14 @@ def test_render_bad_input_is_a_clear_error(tmp_path, capsys):
     assert main(["render", "--input", str(bad), "--output-dir", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "bad.json: malformed JSON at line 1" in err and "Traceback" not in err
+
+
+def test_sample_refusals_name_the_problem(tmp_path, capsys):
+    assert main(["sample", "--num-samples", "10000000000000", "--output", str(tmp_path / "x.npz")]) == 2
+    assert "needs about" in capsys.readouterr().err and not (tmp_path / "x.npz").exists()
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    target = blocker / "x.json"
+    assert main(["sample", "--num-samples", "3", "--output", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert str(blocker) in err and ".tmp" not in err
