@@ -80,6 +80,7 @@ def test_refused_settings_leave_the_output_dir_untouched(tiny_base, tmp_path, ca
     out.mkdir()
     (out / "keep.txt").write_text("mine")
     for kwargs, message in (({"steps": 0}, "steps must be >= 1"),
+                            ({"config_overrides": {"checkpointing_steps": 0}}, "checkpointing_steps must be >= 1"),
                             ({"options": MethodOptions(layers=[99])}, r"layers \[99\] do not exist"),
                             ({"options": MethodOptions(layers=[0, 0])}, "repeat a layer"),
                             ({"method": "lora", "options": MethodOptions(layers=[-1])}, "do not exist")):

@@ -73,6 +73,8 @@ class AdaptConfig:
             raise FlexPoseError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.seed < 0:
             raise FlexPoseError(f"seed must be >= 0, got {self.seed}")
+        if self.checkpointing_steps < 1:
+            raise FlexPoseError(f"checkpointing_steps must be >= 1, got {self.checkpointing_steps}")
 
     def learning_rate(self) -> float:
         return self.lr_generator if self.lr_generator is not None else DEFAULT_LR.get(self.method, 2e-3)
