@@ -12,6 +12,7 @@ from torch import nn
 from .errors import CheckpointError
 from .hub import DEFAULT_BASE
 from .models import FlexPoseGenerator
+from .utils import read_json, read_safetensors
 
 BASE_FINGERPRINT_FILE = "flexpose_base.json"
 
@@ -30,8 +31,7 @@ def check_base(directory: Path, generator: FlexPoseGenerator) -> None:
     path = directory / BASE_FINGERPRINT_FILE
     if not path.exists():
         return
-    _check_json(path)
-    data = json.loads(path.read_text())
+    data = read_json(path)
     recorded = data.get("config") if isinstance(data, dict) else None
     if not isinstance(recorded, dict):
         raise CheckpointError(f"{path}: no 'config' object (the base model's configuration)")
@@ -54,8 +54,8 @@ def load_generator(base: str | None = None, adapter: str | None = None) -> nn.Mo
     if (path / "adapter_config.json").exists():
         from peft import PeftModel
 
-        _check_json(path / "adapter_config.json")
-        _read_weights(path / "adapter_model.safetensors")
+        read_json(path / "adapter_config.json")
+        read_safetensors(path / "adapter_model.safetensors")
         try:
             return PeftModel.from_pretrained(generator, str(path)).eval()
         except (RuntimeError, KeyError, ValueError) as exc:
@@ -64,7 +64,7 @@ def load_generator(base: str | None = None, adapter: str | None = None) -> nn.Mo
         from .adaptation.methods import WAdaptedGenerator
 
         model = WAdaptedGenerator(generator)
-        state = _read_weights(path / WAdaptedGenerator.ADAPTOR_FILE)
+        state = read_safetensors(path / WAdaptedGenerator.ADAPTOR_FILE)
         if set(state) != {"w_scale", "w_shift"} or state["w_scale"].shape != model.w_scale.shape:
             raise CheckpointError(f"{path}: adaptor weights do not fit base {generator.name_or_path!r}")
         with torch.no_grad():
@@ -74,26 +74,6 @@ def load_generator(base: str | None = None, adapter: str | None = None) -> nn.Mo
     if (path / "config.json").exists():
         return FlexPoseGenerator.from_pretrained(str(path)).eval()
     raise CheckpointError(f"{path}: neither a PEFT adapter, a w-adaptor nor a generator folder")
-
-
-def _check_json(file: Path) -> None:
-    try:
-        json.loads(file.read_text())
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{file}: malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
-
-
-def _read_weights(file: Path) -> dict[str, torch.Tensor]:
-    """A safetensors file's tensors; a missing, truncated or corrupt file is a ``CheckpointError``."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    if not file.is_file():
-        raise CheckpointError(f"{file}: missing (the adapter's weights)")
-    try:
-        return load_file(str(file))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(f"{file}: unreadable or truncated safetensors file ({exc})") from None
 
 
 def sample_poses(model: nn.Module, num_samples: int, seed: int | None = 0, truncation: float = 1.0,

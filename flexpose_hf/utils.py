@@ -1,10 +1,14 @@
-"""Small helpers shared by several modules: atomic writes."""
+"""Small helpers shared by several modules: atomic writes, checked reads of JSON and safetensors."""
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
+
+from .errors import CheckpointError
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -25,3 +29,24 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 
 def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def read_json(file: str | Path) -> Any:
+    """A JSON file's content; malformed JSON is a ``CheckpointError`` naming the file and position."""
+    try:
+        return json.loads(Path(file).read_text())
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{file}: malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+
+
+def read_safetensors(file: str | Path) -> dict:
+    """A safetensors file's tensors; a missing, truncated or corrupt file is a ``CheckpointError``."""
+    import safetensors
+    import safetensors.torch
+
+    if not Path(file).is_file():
+        raise CheckpointError(f"{file}: missing")
+    try:
+        return safetensors.torch.load_file(str(file))
+    except (safetensors.SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{file}: unreadable or truncated safetensors file ({exc})") from None

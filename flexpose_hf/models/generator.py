@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import safetensors
 import safetensors.torch
 import torch
 from huggingface_hub import ModelCard, PyTorchModelHubMixin, constants, hf_hub_download
@@ -32,6 +31,7 @@ from torch import nn
 from ..codec import DEFAULT_MARGIN, SkeletonImageCodec, canvas_to_unit, unit_to_canvas
 from ..errors import CheckpointError
 from ..skeletons import get_skeleton
+from ..utils import read_safetensors
 from .layers import ModulatedConv2d, PixelNorm, spatial_soft_argmax
 
 
@@ -304,10 +304,7 @@ class FlexPoseGenerator(
 def load_strict(model: nn.Module, weights_file: str | os.PathLike) -> None:
     """Load safetensors weights into ``model``; any truncation, missing, unexpected or mis-shaped
     tensor is a ``CheckpointError`` naming the file and the tensors."""
-    try:
-        state = safetensors.torch.load_file(str(weights_file))
-    except (safetensors.SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(f"{weights_file}: unreadable or truncated safetensors file ({exc})") from None
+    state = read_safetensors(weights_file)
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
