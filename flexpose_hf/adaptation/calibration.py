@@ -87,8 +87,11 @@ def calibrate_dispersion(model: nn.Module, unit_shots: np.ndarray, mask: torch.T
     def poses(z: torch.Tensor) -> torch.Tensor:
         return renormalize(canvas_to_unit(model(z, output="keypoints"), resolution, margin), mask)
 
-    with torch.no_grad():
-        source = torch.cat([poses(chunk) for chunk in bank.split(512)])
+    @torch.no_grad()
+    def bank_poses() -> torch.Tensor:
+        return torch.cat([poses(chunk) for chunk in bank.split(512)])
+
+    source = bank_poses()
     source_spread = float(pose_spread(source, mask))
     shots_spread = float(pose_spread(torch.from_numpy(np.nan_to_num(unit_shots).astype(np.float32)), mask.cpu()))
     if shots_spread < 1e-3 * source_spread:
@@ -99,8 +102,7 @@ def calibrate_dispersion(model: nn.Module, unit_shots: np.ndarray, mask: torch.T
         shots = renormalize(torch.from_numpy(np.nan_to_num(unit_shots).astype(np.float32)).to(device), mask)
         centre = shots_latent_centre(model, bank, source, shots, mask)
         concentrate_toward(model, adapter, centre, factor)
-        with torch.no_grad():
-            reached = float(pose_spread(torch.cat([poses(chunk) for chunk in bank.split(512)]), mask))
+        reached = float(pose_spread(bank_poses(), mask))
         calibration = Calibration("concentrate", factor, source_spread, shots_spread, reached, reached, 0.0)
         logger.info("dispersion calibration: %s", calibration.to_dict())
         return calibration
@@ -129,7 +131,7 @@ def calibrate_dispersion(model: nn.Module, unit_shots: np.ndarray, mask: torch.T
             p.grad = None
     with torch.no_grad():
         after = float(fit_error(probe))
-        reached = float(pose_spread(torch.cat([poses(chunk) for chunk in bank.split(512)]), mask))
+        reached = float(pose_spread(bank_poses(), mask))
     calibration = Calibration("widen", factor, source_spread, shots_spread, float(pose_spread(target, mask)), reached,
                               after / max(before, 1e-12))
     logger.info("dispersion calibration: %s", calibration.to_dict())
