@@ -1,11 +1,11 @@
 """Completion of partial annotations: error of filled joints on held-out target poses.
 
-    python benchmarks/completion.py --data ../shared/data [--setting mpii->lsp]
+    python benchmarks/completion.py --data ../shared/data [--setting mpii->rope] [--seeds 3]
 
 Hides a random 30% of the joints of held-out target poses (seeded), fills them with the adapted
 generator, the source generator, the mean target pose (the shots' mean, placed by the labelled
 joints) and the nearest shot, and reports the mean error of the filled joints divided by the
-pose's torso size (shoulder-midpoint to hip-midpoint distance).
+pose's torso size (shoulder-midpoint to hip-midpoint distance), per draw of shots and averaged.
 """
 
 from __future__ import annotations
@@ -40,19 +40,14 @@ def place(template: np.ndarray, partial: np.ndarray) -> np.ndarray:
     return (template - tc) * scale + pc
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, required=True)
-    ap.add_argument("--setting", default="mpii->lsp")
-    ap.add_argument("--shots", type=int, default=10)
-    ap.add_argument("--poses", type=int, default=200)
-    ap.add_argument("--hide", type=float, default=0.3)
-    args = ap.parse_args()
-    setting = settings(args.data)[args.setting]
-    source = load_generator(setting["base"])
+def one_draw(setting: dict, source, pool: np.ndarray, mask: np.ndarray, args: argparse.Namespace,
+             seed: int) -> dict[str, float]:
+    from flexpose_hf import FlexPoseGenerator
+    from flexpose_hf.adaptation import AdaptConfig, adapt
+    from flexpose_hf.training.data import to_unit_poses
+
     skeleton = source.config.skeleton
-    pool, mask = target_pool(setting, skeleton)
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     perm = rng.permutation(len(pool))
     shots, held = pool[perm[: args.shots]], pool[perm[args.shots: args.shots + args.poses]]
     truth = held[:, mask]
@@ -67,14 +62,7 @@ def main() -> None:
     def err(filled: np.ndarray) -> float:
         return float((np.linalg.norm(filled - truth, axis=-1) / norm)[hidden].mean())
 
-    from flexpose_hf import FlexPoseGenerator
-    from flexpose_hf.adaptation import AdaptConfig, adapt
-    from flexpose_hf.adaptation.run import generator_dir
-    from flexpose_hf.models.discriminator import load_discriminator
-    from flexpose_hf.training.data import to_unit_poses
-
-    disc = load_discriminator(str(Path(generator_dir(setting["base"])) / "discriminator"))
-    adapted = adapt(FlexPoseGenerator.from_pretrained(setting["base"]), disc, to_unit_poses(shots), AdaptConfig(),
+    adapted = adapt(FlexPoseGenerator.from_pretrained(setting["base"]), to_unit_poses(shots), AdaptConfig(seed=seed),
                     progress=False).adapted.model.eval()
     rows = {}
     for name, model in (("adapted (tau)", adapted), ("source", source)):
@@ -87,10 +75,27 @@ def main() -> None:
         known = ~np.isnan(p).any(-1)
         nearest.append(min(fits, key=lambda f: np.linalg.norm(f[known] - p[known])))
     rows["nearest shot"] = err(np.stack(nearest))
-    print(f"| method ({args.setting}, {args.poses} held-out poses, {int(args.hide * 100)}% joints hidden) "
-          "| error of filled joints / torso |\n|---|---|")
-    for name, value in rows.items():
-        print(f"| {name} | {value:.3f} |")
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--setting", default="mpii->rope")
+    ap.add_argument("--shots", type=int, default=10)
+    ap.add_argument("--poses", type=int, default=200)
+    ap.add_argument("--hide", type=float, default=0.3)
+    ap.add_argument("--seeds", type=int, default=3, help="draws of shots (and hidden joints)")
+    args = ap.parse_args()
+    setting = settings(args.data)[args.setting]
+    source = load_generator(setting["base"])
+    pool, mask = target_pool(setting, source.config.skeleton)
+    draws = [one_draw(setting, source, pool, mask, args, seed) for seed in range(args.seeds)]
+    print(f"| method ({args.setting}, {args.shots} shots, up to {args.poses} held-out poses, "
+          f"{int(args.hide * 100)}% joints hidden) | error of filled joints / torso, per draw | mean |\n|---|---|---|")
+    for name in draws[0]:
+        values = [d[name] for d in draws]
+        print(f"| {name} | {', '.join(f'{v:.3f}' for v in values)} | {np.mean(values):.3f} |")
 
 
 if __name__ == "__main__":

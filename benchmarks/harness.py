@@ -33,19 +33,21 @@ from flexpose_hf import FlexPoseGenerator, load_poses, pose_arrays
 from flexpose_hf.adaptation import METHODS, AdaptConfig, MethodOptions, adapt
 from flexpose_hf.adaptation.run import generator_dir
 from flexpose_hf.loading import sample_poses
-from flexpose_hf.metrics import evaluate_poses
+from flexpose_hf.metrics import LIMB_JOINTS, evaluate_poses
 from flexpose_hf.models.discriminator import load_discriminator
 from flexpose_hf.skeletons import convert_keypoints, get_skeleton
 from flexpose_hf.training.data import flip_poses, to_unit_poses
 
+MIN_HELD_OUT = 50  # held-out target poses a run needs for its metrics
 REFERENCE_ROWS = ("floor", "source", "augment_shots", "repeat_shots")
 # tau with one ingredient off (AdaptConfig / MethodOptions fields; "all" layers = every style layer).
 ABLATIONS = {
     "tau_no_mixup": {"pose_mixup": False},
     "tau_no_sparse": {"sparsity_weight": 0.0},
-    "tau_all_layers": {"layers": "all"},
-    "tau_no_calibration": {"spread_pull": 0.0},
-    "tau_calibration_only": {"adv_weight": 0.0},
+    "tau_coarse_layers": {"layers": [0, 1, 2]},
+    "tau_diagonal": {"tau_form": "diagonal"},
+    "tau_with_critic": {"adv_weight": 1.0},
+    "tau_shots_only": {"prior_shots": 0.0},
 }
 
 
@@ -66,7 +68,21 @@ def settings(data: Path) -> dict[str, dict]:
                           "note": "HELEN test faces, the 30% most turned heads (nose offset from jaw midpoint)"},
         "mpii->market": {"base": "mpii-body", "target": data / "market1501" / "market-annotation-test.csv",
                          "note": "Market-1501 test pedestrians (OpenPose-18); added after the defaults were chosen"},
+        **{f"mpii->{key}": {"base": "mpii-body", "target": data / "mpii" / "mpii_dataset.csv", "activity": activity,
+                            "note": f"narrow: MPII persons of activity '{activity}' (the source saw these poses)"}
+           for key, activity in NARROW_ACTIVITIES.items()},
     }
+
+
+NARROW_ACTIVITIES = {"yoga": "yoga, Power", "skiing": "skiing, downhill", "rope": "rope skipping, general"}
+
+
+def activity_rows(csv_path: Path, activity: str) -> np.ndarray:
+    """Record indices of the MPII CSV rows whose ``Activity`` column is ``activity``."""
+    import csv
+
+    with open(csv_path, newline="") as f:
+        return np.array([i for i, row in enumerate(csv.DictReader(f)) if row["Activity"] == activity])
 
 
 def target_pool(setting: dict, base_skeleton: str) -> tuple[np.ndarray, np.ndarray]:
@@ -76,6 +92,9 @@ def target_pool(setting: dict, base_skeleton: str) -> tuple[np.ndarray, np.ndarr
     tskel = json.loads(ds.info.description)["flexpose"]["skeleton"]
     if "select" in setting:
         kp, vis = kp[setting["select"](kp)], vis[setting["select"](kp)]
+    if "activity" in setting:
+        rows = np.isin(np.asarray(ds["record_index"]), activity_rows(setting["target"], setting["activity"]))
+        kp, vis = kp[rows], vis[rows]
     conv, _ = convert_keypoints(kp, vis, tskel, base_skeleton)
     probe, _ = convert_keypoints(np.zeros((1, get_skeleton(tskel).num_joints, 2)), None, tskel, base_skeleton)
     mask = ~np.isnan(probe[0]).any(-1)
@@ -111,6 +130,11 @@ def run_one(setting_name: str, setting: dict, method: str, shots: int, seed: int
         cache[key] = target_pool(setting, skeleton)
     pool, mask = cache[key]
     joints = tuple(j for j, m in zip(get_skeleton(skeleton).joints, mask) if m)
+    if skeleton != "face68":  # bodies are compared on the 12 limb joints (../shared/EVALUATION.md)
+        joints = tuple(j for j in LIMB_JOINTS if j in joints)
+    if len(pool) - shots < MIN_HELD_OUT:
+        return {"setting": setting_name, "method": method, "shots": shots, "seed": seed,
+                "skipped": f"only {len(pool)} usable target poses: {shots} shots leave fewer than {MIN_HELD_OUT} held out"}
     rng = np.random.default_rng(seed)
     perm = rng.permutation(len(pool))
     shot_kp, held = pool[perm[:shots]], pool[perm[shots:]]
@@ -138,9 +162,11 @@ def run_one(setting_name: str, setting: dict, method: str, shots: int, seed: int
                 raise ValueError(f"{method}: {key!r} is neither an AdaptConfig nor a MethodOptions field")
             setattr(options if hasattr(options, key) else config, key, value)
         base = FlexPoseGenerator.from_pretrained(base_name)
-        disc = load_discriminator(str(Path(generator_dir(base_name)) / "discriminator"))
-        result = adapt(base, disc, unit_shots, config, progress=False)
-        record.update(steps=steps, steps_kept=result.steps, calibration=result.calibration,
+        disc = None
+        if config.adversarial_weight() > 0:
+            disc = load_discriminator(str(Path(generator_dir(base_name)) / "discriminator"))
+        result = adapt(base, unit_shots, config, discriminator=disc, progress=False)
+        record.update(steps=steps, strength=result.strength.to_dict(),
                       adapt_seconds=round(result.seconds, 2),
                       trainable_parameters=result.adapted.num_trainable)
         t = time.perf_counter()
@@ -185,6 +211,8 @@ def parse_overrides(items: list[str]) -> dict:
 
 def table(records: list[dict], notes: dict[str, str]) -> str:
     groups: dict[tuple, list[dict]] = defaultdict(list)
+    skipped = sorted({f"{r['setting']} at {r['shots']} shots ({r['skipped']})" for r in records if "skipped" in r})
+    records = [r for r in records if "skipped" not in r]
     for r in records:
         groups[(r["setting"], r["shots"], r["method"])].append(r)
     lines = []
@@ -212,6 +240,7 @@ def table(records: list[dict], notes: dict[str, str]) -> str:
             lines.append(f"| {shots} | {method} | {len(rows)} | {ms('nn1')} | {paired_text} | {ms('coverage')} | "
                          f"{ms('precision')} | "
                          f"{ms('recall')} | {mem_text} | {cost} |")
+    lines += [f"\nSkipped: {text}" for text in skipped]
     return "\n".join(lines)
 
 

@@ -108,22 +108,18 @@ def adapt_from_args(args: argparse.Namespace, accelerator=None) -> dict:
     from .adaptation.methods import MethodOptions
     from .adaptation.run import run_adaptation
 
-    options = MethodOptions(layers=_parse_layers(args.layers) if args.layers else None)
-    if args.sparsity_weight is not None:
-        options.sparsity_weight = args.sparsity_weight
-    if args.adv_weight < 0:
-        raise FlexPoseError(f"--adv-weight must be >= 0, got {args.adv_weight}")
-    if args.spread_pull is not None:
-        if args.spread_pull < 0:
-            raise FlexPoseError(f"--spread-pull must be >= 0, got {args.spread_pull}")
-        options.spread_pull = args.spread_pull
+    options = MethodOptions(layers=_parse_layers(args.layers) if args.layers else None, tau_form=args.tau_form,
+                            sparsity_weight=args.sparsity_weight)
+    overrides = {"pose_mixup": not args.no_mixup, "checkpointing_steps": args.checkpointing_steps,
+                 "adv_weight": args.adv_weight}
+    if args.prior_shots is not None:
+        overrides["prior_shots"] = args.prior_shots
     return run_adaptation(
         target=args.target, output_dir=args.output_dir, base=args.base, format=args.format, shots=args.shots,
         seed=args.seed, method=args.method, steps=args.steps, overwrite=args.overwrite,
         resume_from_checkpoint=args.resume_from_checkpoint, num_samples=args.num_samples,
         push_to_hub=args.push_to_hub, hub_model_id=args.hub_model_id, options=options,
-        config_overrides={"pose_mixup": not args.no_mixup, "checkpointing_steps": args.checkpointing_steps,
-                          "adv_weight": args.adv_weight},
+        config_overrides=overrides,
         accelerator=accelerator,
     )
 
@@ -191,14 +187,15 @@ def add_adapt_arguments(p: argparse.ArgumentParser) -> None:
     _add(p, "--shots", type=int, default=None, help="use K target poses (seeded); default: all of them")
     _add(p, "--seed", type=int, default=0)
     _add(p, "--method", default="tau", choices=["tau", "lora", "lora_all", "freezed", "finetune", "adaptor"])
-    _add(p, "--steps", type=int, default=None, help="training steps (default 300)")
-    _add(p, "--layers", default=None, help="style layers for tau/lora, e.g. 0,1,2 (default: measured)")
-    _add(p, "--sparsity-weight", type=float, default=None, help="tau's L1 weight (0 turns it off)")
+    _add(p, "--steps", type=int, default=None, help="training steps (default 200)")
+    _add(p, "--layers", default=None, help="style layers for tau/lora, e.g. 0,1,2 (default: all)")
+    _add(p, "--tau-form", default="full", help="tau's map per style layer: full ((I + D) s + b) or diagonal")
+    _add(p, "--sparsity-weight", type=float, default=None, help="tau's L1 weight (default 1e-4; 0 turns it off)")
+    _add(p, "--prior-shots", type=float, default=None,
+         help="the source prior's weight, in shots: K shots move K / (K + this) of the way (default 30)")
     _add(p, "--no-mixup", action="store_true", help="switch pose-mixup off (ablation)")
-    _add(p, "--adv-weight", type=float, default=1.0,
-         help="weight of the adversarial loss (0: no training steps; with tau, the dispersion calibration alone)")
-    _add(p, "--spread-pull", type=float, default=None,
-         help="tau's dispersion calibration: share of the way toward the shots' pose spread (default 0.5; 0 = off)")
+    _add(p, "--adv-weight", type=float, default=None,
+         help="weight of the optional adversarial critic (default 0; 1 for freezed)")
     _add(p, "--num-samples", type=int, default=200, help="samples written to samples.json")
     _add(p, "--output-dir", required=True)
     _add(p, "--overwrite", action="store_true", help="replace an existing output dir")

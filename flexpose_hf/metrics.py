@@ -16,6 +16,7 @@ import scipy.stats
 import torch
 
 from .errors import FlexPoseError
+from .poses import normalize_poses
 from .skeletons import get_skeleton, mirrored_limb_names, shared_joints
 
 logger = logging.getLogger(__name__)
@@ -39,14 +40,6 @@ class PoseSet:
     @property
     def vectors(self) -> np.ndarray:
         return self.keypoints.reshape(len(self.keypoints), -1)
-
-
-def normalize_poses(keypoints: np.ndarray) -> np.ndarray:
-    """Remove translation (centroid) and scale (RMS distance to centroid) of each complete pose."""
-    kp = np.asarray(keypoints, np.float64)
-    centred = kp - kp.mean(axis=1, keepdims=True)
-    scale = np.sqrt((centred**2).sum(-1).mean(-1))
-    return centred / np.maximum(scale, 1e-12)[:, None, None]
 
 
 def select_joints(keypoints: np.ndarray, skeleton: str, joints: tuple[str, ...]) -> PoseSet:

@@ -36,20 +36,31 @@ def test_identity_at_init_and_only_tau_trains(base):
     assert model.tau_regularization().item() == 0
 
 
-def test_tau_changes_styles_and_regularization_is_l1(base):
-    model = get_peft_model(base, TauConfig(layers=[1], sparsity_weight=0.5))
+@pytest.mark.parametrize("form", ["full", "diagonal"])
+def test_tau_changes_styles_and_regularization_is_l1(base, form):
+    model = get_peft_model(base, TauConfig(layers=[1], sparsity_weight=0.5, form=form))
     _perturb(model)
     layer = model.base_model.model.A[1]
     assert isinstance(layer, TauLayer)
-    expected = 0.5 * (layer.tau_scale["default"].abs().sum() + layer.tau_shift["default"].abs().sum())
-    torch.testing.assert_close(model.tau_regularization(), expected)
+    linear, shift = layer.tau_linear("default"), layer.tau_shift["default"]
+    n = layer.out_features
+    assert linear.shape == ((n, n) if form == "full" else (n,))
+    assert model.get_nb_trainable_parameters()[0] == linear.numel() + n
+    torch.testing.assert_close(model.tau_regularization(), 0.5 * (linear.abs().sum() + shift.abs().sum()))
     w = torch.randn(3, 16)
     plain = layer.get_base_layer()(w)
-    torch.testing.assert_close(layer(w), (1 + layer.tau_scale["default"]) * plain + layer.tau_shift["default"])
+    expected = plain @ (torch.eye(n) + linear).T + shift if form == "full" else (1 + linear) * plain + shift
+    torch.testing.assert_close(layer(w), expected)
 
 
-def test_merge_unmerge_exact(base):
-    model = get_peft_model(base, TauConfig(layers=[0, 1, 5]))
+def test_invalid_form_is_refused():
+    with pytest.raises(ValueError, match="form must be one of full, diagonal"):
+        TauConfig(form="banded")
+
+
+@pytest.mark.parametrize("form", ["full", "diagonal"])
+def test_merge_unmerge_exact(base, form):
+    model = get_peft_model(base, TauConfig(layers=[0, 1, 5], form=form))
     _perturb(model)
     z = torch.randn(5, 8)
     adapted = model.generate_keypoints(z).detach()
@@ -65,8 +76,9 @@ def test_merge_unmerge_exact(base):
     torch.testing.assert_close(merged.generate_keypoints(z).detach(), adapted, atol=1e-5, rtol=1e-5)
 
 
-def test_save_load_with_peft(base, tmp_path):
-    model = get_peft_model(base, TauConfig(layers=[0, 1]))
+@pytest.mark.parametrize("form", ["full", "diagonal"])
+def test_save_load_with_peft(base, tmp_path, form):
+    model = get_peft_model(base, TauConfig(layers=[0, 1], form=form))
     _perturb(model)
     z = torch.randn(4, 8)
     adapted = model.generate_keypoints(z).detach()
@@ -74,7 +86,7 @@ def test_save_load_with_peft(base, tmp_path):
     cfg = json.loads((tmp_path / "adapter" / "adapter_config.json").read_text())
     assert cfg["peft_type"] == "TAU" and cfg["base_model_name_or_path"] == str(tmp_path / "base")
     assert (tmp_path / "adapter" / "adapter_model.safetensors").exists()
-    assert isinstance(PeftConfig.from_pretrained(tmp_path / "adapter"), TauConfig)
+    assert isinstance(PeftConfig.from_pretrained(tmp_path / "adapter"), TauConfig) and cfg["form"] == form
     fresh = FlexPoseGenerator.from_pretrained(tmp_path / "base")
     loaded = PeftModel.from_pretrained(fresh, tmp_path / "adapter")
     torch.testing.assert_close(loaded.generate_keypoints(z), adapted)
@@ -83,7 +95,7 @@ def test_save_load_with_peft(base, tmp_path):
 
 def test_several_named_adapters(base):
     model = get_peft_model(base, TauConfig(layers=[0]), adapter_name="lsp")
-    model.add_adapter("coco", TauConfig(layers=[0, 1]))
+    model.add_adapter("coco", TauConfig(layers=[0, 1], form="diagonal"))
     _perturb(model)
     z = torch.randn(4, 8)
     model.set_adapter("lsp")

@@ -24,12 +24,9 @@ from ..tuners.tau import DEFAULT_TAU_LAYERS, TauConfig
 
 @dataclass
 class MethodOptions:
-    layers: list[int] | None = None  # style layers for tau / lora (default: the measured tau layers)
-    sparsity_weight: float = 1e-2  # tau's Linear & Sparse regularizer (0 = off)
-    # tau's dispersion calibration (calibration.py): share of the log-gap between the source's and the
-    # shots' pose spread that tau's fitted starting point closes; 0 = off (tau starts at identity).
-    # 0.5: lower nn1 on every seed of MPII -> LSP-Extended and -> COCO; 1.0 erratic on COCO (BENCHMARKS.md).
-    spread_pull: float = 0.5
+    layers: list[int] | None = None  # style layers for tau / lora (default: every style layer)
+    tau_form: str = "full"  # tau's linear map per layer: "full" (I + D) or "diagonal" (1 + d)
+    sparsity_weight: float | None = None  # tau's Linear & Sparse L1 weight (None: TauConfig's default; 0 = off)
     lora_rank: int = 4
     freeze_d_blocks: int = 2  # FreezeD: lower image-critic blocks kept frozen
     extra: dict = field(default_factory=dict)
@@ -61,7 +58,7 @@ def _peft_save(model: nn.Module) -> Callable[[Path], None]:
 def style_layers(base: FlexPoseGenerator, opts: MethodOptions) -> list[int]:
     """The style layers tau / LoRA adapt: ``opts.layers`` checked against the base, or the default."""
     if opts.layers is None:
-        return list(DEFAULT_TAU_LAYERS)
+        return [i for i in DEFAULT_TAU_LAYERS if i < base.num_style_layers]
     count = base.num_style_layers
     layers = list(opts.layers)
     if not layers:
@@ -74,11 +71,9 @@ def style_layers(base: FlexPoseGenerator, opts: MethodOptions) -> list[int]:
     return layers
 
 
-def _tau(base: FlexPoseGenerator, disc: PoseDiscriminator, opts: MethodOptions) -> AdaptedModel:
-    layers = style_layers(base, opts)
-    # The dispersion calibration acts on every style layer; only ``layers`` train afterwards.
-    calibrated = [i for i in range(base.num_style_layers) if i not in layers] if opts.spread_pull > 0 else []
-    config = TauConfig(layers=layers, calibrated_layers=calibrated or None, sparsity_weight=opts.sparsity_weight)
+def _tau(base: FlexPoseGenerator, disc: PoseDiscriminator | None, opts: MethodOptions) -> AdaptedModel:
+    extra = {} if opts.sparsity_weight is None else {"sparsity_weight": opts.sparsity_weight}
+    config = TauConfig(layers=style_layers(base, opts), form=opts.tau_form, **extra)
     model = get_peft_model(base, config)
     return AdaptedModel("tau", model, model.tau_parameters(), model.tau_regularization, _peft_save(model))
 
@@ -99,7 +94,7 @@ def _finetune(base: FlexPoseGenerator, disc: PoseDiscriminator, opts: MethodOpti
               freeze_d: bool = False) -> AdaptedModel:
     base.requires_grad_(True)
     frozen = []
-    if freeze_d:
+    if freeze_d and disc is not None:
         for block in list(disc.blocks)[: opts.freeze_d_blocks]:
             frozen += list(block.parameters())
         frozen += list(disc.coord_net[0].parameters())
@@ -160,7 +155,7 @@ def check_method(name: str, base: FlexPoseGenerator, opts: MethodOptions | None 
         style_layers(base, opts or MethodOptions())
 
 
-def prepare_method(name: str, base: FlexPoseGenerator, disc: PoseDiscriminator,
+def prepare_method(name: str, base: FlexPoseGenerator, disc: PoseDiscriminator | None,
                    opts: MethodOptions | None = None) -> AdaptedModel:
     """Wrap ``base`` for adaptation with method ``name`` (see ``METHODS``)."""
     check_method(name, base, opts)

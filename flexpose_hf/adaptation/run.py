@@ -1,6 +1,6 @@
 """One adaptation job end to end, as ``flexpose adapt`` and ``examples/adapt.py`` run it.
 
-Load the base generator and its discriminator, read the target poses in their own format and
+Load the base generator (and its discriminator when a critic is used), read the target poses in their own format and
 convert them to the base skeleton by joint name, pick the shots (seeded), adapt, then write the
 adapter (or full weights) in Hub layout with a model card, the shots, a comparison grid, samples
 as COCO JSON and a short metrics JSON. Outputs are staged and moved in only when complete.
@@ -108,16 +108,19 @@ def run_adaptation(
     check_output_dir(out, overwrite, resuming=resume_from_checkpoint is not None)
     base_name = base or DEFAULT_BASE
     generator = FlexPoseGenerator.from_pretrained(base_name)
-    disc_dir = Path(generator_dir(base_name)) / "discriminator"
-    if not (disc_dir / "config.json").exists():
-        raise CheckpointError(f"{base_name}: no discriminator/ folder beside the generator; adaptation needs it")
-    discriminator = load_discriminator(str(disc_dir))
-    skeleton = generator.config.skeleton
     config = AdaptConfig(method=method, seed=seed, options=options or MethodOptions(), **(config_overrides or {}))
     if steps is not None:
         config.steps = steps
     config.check()  # before --overwrite removes anything
     check_method(method, generator, config.options)
+    discriminator = None
+    if config.adversarial_weight() > 0:
+        disc_dir = Path(generator_dir(base_name)) / "discriminator"
+        if not (disc_dir / "config.json").exists():
+            raise CheckpointError(f"{base_name}: no discriminator/ folder beside the generator; the adversarial "
+                                  "critic needs it")
+        discriminator = load_discriminator(str(disc_dir))
+    skeleton = generator.config.skeleton
     shot_kp, held_kp, tskel, chosen, dataset = select_shots(target, skeleton, format, shots, seed)
     unit_shots = to_unit_poses(shot_kp)
 
@@ -125,7 +128,7 @@ def run_adaptation(
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     is_main = accelerator is None or accelerator.is_main_process
-    result = adapt(generator, discriminator, unit_shots, config, checkpoint_dir=out / "checkpoints",
+    result = adapt(generator, unit_shots, config, discriminator=discriminator, checkpoint_dir=out / "checkpoints",
                    resume_from_checkpoint=resume_from_checkpoint, accelerator=accelerator, progress=progress)
     adapted = result.adapted
     checksum = float(sum(p.detach().double().sum() for p in adapted.trainable))
@@ -138,7 +141,7 @@ def run_adaptation(
         source_samples = sample_poses(source, 8, seed=seed)
 
     metrics: dict = {"method": method, "num_shots": len(unit_shots), "steps": config.steps,
-                     "steps_kept": result.steps, "dispersion_calibration": result.calibration,
+                     "strength": result.strength.to_dict(),
                      "adapt_seconds": round(result.seconds, 2), "trainable_parameters": adapted.num_trainable,
                      "generator_parameters": sum(p.numel() for p in source.parameters()),
                      "trained_parameter_checksum": checksum,
@@ -188,7 +191,7 @@ def run_adaptation(
             target=Path(str(target)).name, target_skeleton=tskel, seed=seed,
             joints=", ".join(metrics["joints_judged"]), steps=config.steps,
             trainable_parameters=adapted.num_trainable, wall_seconds=metrics["adapt_seconds"],
-            steps_kept=result.steps, calibration=describe_calibration(result.calibration),
+            strength=describe_strength(result.strength.to_dict()), trainable_share=trainable_share(metrics),
             command=f"flexpose adapt --base {base_name} --target {target} --method {method} --steps {config.steps}"
                     + (f" --shots {shots}" if shots else "") + f" --seed {seed}",
             metrics_note=note, metrics_table=table)
@@ -205,19 +208,16 @@ def run_adaptation(
     return metrics
 
 
-def describe_calibration(calibration: dict | None) -> str:
-    """One line for the model card about tau's dispersion calibration."""
-    if not calibration:
-        return "not used."
-    spreads = (f"the sample spread from {calibration['source_spread']:.3f} toward the shots' "
-               f"{calibration['shots_spread']:.3f} (reached {calibration['reached_spread']:.3f})")
-    if calibration.get("kind") == "concentrate":
-        return (f"the shots vary less than the source's samples, so tau starts by drawing the latents toward the "
-                f"shots' region (w -> c + {calibration['factor']:.3f} (w - c), c the mean latent of the source "
-                f"samples nearest to the shots; exact in tau), moving {spreads}.")
-    return (f"tau starts fitted to the source's samples with their offsets from the mean pose scaled by "
-            f"{calibration['factor']:.3f}, moving {spreads}; target {calibration['target_spread']:.3f}, fit "
-            f"residual {calibration['residual']:.1%} of the start.")
+def describe_strength(strength: dict) -> str:
+    """One line for the model card about how far the adaptation moved toward the shots."""
+    return (f"{strength['distinct_shots']} distinct shots against a source prior worth {strength['prior_shots']:g} "
+            f"shots, so {strength['target_weight']:.0%} of the training targets came from the shots, their "
+            f"mirror images and pose-mixup pairs, the rest from the source generator "
+            f"(K / (K + alpha), `--prior-shots`).")
+
+
+def trainable_share(metrics: dict) -> str:
+    return f"{metrics['trainable_parameters'] / metrics['generator_parameters']:.1%}"
 
 
 def generator_dir(name_or_path: str) -> str:

@@ -13,28 +13,22 @@ _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 
 
 class TrainState:
-    """Step counter, data-sampler RNG and an optional parameter snapshot (the adaptation guard's last
-    passing state), saved with ``accelerator.save_state``."""
+    """Step counter and data-sampler RNG, saved with ``accelerator.save_state``."""
 
     def __init__(self, generator: torch.Generator | None = None) -> None:
         self.step = 0
         self.generator = generator
-        self.snapshot: list[torch.Tensor] | None = None
 
     def state_dict(self) -> dict:
         state = {"step": self.step}
         if self.generator is not None:
             state["rng"] = self.generator.get_state()
-        if self.snapshot is not None:
-            state["snapshot"] = [t.detach().cpu() for t in self.snapshot]
         return state
 
     def load_state_dict(self, state: dict) -> None:
         self.step = int(state["step"])
         if self.generator is not None and "rng" in state:
             self.generator.set_state(state["rng"])
-        if "snapshot" in state:
-            self.snapshot = [t.clone() for t in state["snapshot"]]
 
 
 def list_checkpoints(directory: str | Path) -> list[Path]:

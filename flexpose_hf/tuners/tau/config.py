@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from peft.config import PeftConfig
 
 TAU_PEFT_TYPE = "TAU"
+TAU_FORMS = ("full", "diagonal")
 
-# Style layers tau adapts by default: the coarse layers (4x4 and 8x8 synthesis), where global pose
-# geometry is laid out. benchmarks/layer_choice.py measures the paper's Figure 4 curve to choose
-# them; see BENCHMARKS.md for what has been measured so far.
-DEFAULT_TAU_LAYERS = (0, 1, 2)
+# Style layers tau adapts by default: all six of the bundled generators. Restricting tau to the coarse
+# layers (the paper's constrained layer updates) is an ablation row in BENCHMARKS.md.
+DEFAULT_TAU_LAYERS = (0, 1, 2, 3, 4, 5)
 
 
 @dataclass
@@ -19,15 +19,16 @@ class TauConfig(PeftConfig):
     """Configuration of tau, the layer-wise linear transfer function on style codes.
 
     For each targeted style affine layer ``A.<l>``, tau maps its style code ``s`` to
-    ``(1 + scale) * s + shift`` (identity at initialization). Only ``scale`` and ``shift`` train.
+    ``(I + D) s + b`` (``form="full"``, a full matrix ``D``) or ``(1 + d) * s + b``
+    (``form="diagonal"``, a per-channel scale); identity at initialization. Only ``D``/``d`` and
+    ``b`` train.
 
     Args:
         target_modules: module names or a regex; by default the style affines of ``layers``.
-        layers: indices of the style layers whose tau trains (constrained layer updates).
-        calibrated_layers: further style layers tau is applied to without training there; they keep
-            the map the dispersion calibration fitted (``flexpose_hf.adaptation.calibration``).
+        layers: indices of the style layers tau adapts (constrained layer updates).
+        form: ``"full"`` (a full linear map per layer) or ``"diagonal"`` (per-channel scale and shift).
         sparsity_weight: weight of the L1 penalty on tau's deviation from identity
-            (``model.tau_regularization()``); 0 switches the Linear & Sparse regularizer off.
+            (``model.tau_regularization()``, the paper's Linear & Sparse); 0 switches it off.
         init_identity: start at the identity map (recommended).
     """
 
@@ -35,22 +36,22 @@ class TauConfig(PeftConfig):
         default=None, metadata={"help": "Style affine layers to adapt; default: A.<l> for l in `layers`."}
     )
     layers: list[int] | None = field(
-        default=None, metadata={"help": "Indices of the style layers tau adapts (default: the measured choice)."}
+        default=None, metadata={"help": "Indices of the style layers tau adapts (default: all six)."}
     )
-    calibrated_layers: list[int] | None = field(
-        default=None, metadata={"help": "Style layers tau also maps, frozen (set by the dispersion calibration, not trained)."}
-    )
-    sparsity_weight: float = field(default=1e-2, metadata={"help": "L1 weight on tau's deviation from identity."})
+    form: str = field(default="full", metadata={"help": "'full' (I + D) s + b, or 'diagonal' (1 + d) * s + b."})
+    sparsity_weight: float = field(default=1e-4, metadata={"help": "L1 weight on tau's deviation from identity."})
     init_identity: bool = field(default=True, metadata={"help": "Initialize tau at the identity map."})
     modules_to_save: list[str] | None = field(default=None, metadata={"help": "Extra modules to train and save."})
 
     def __post_init__(self) -> None:
         super().__post_init__()
         self.peft_type = TAU_PEFT_TYPE
+        if self.form not in TAU_FORMS:
+            raise ValueError(f"form must be one of {', '.join(TAU_FORMS)}, got {self.form!r}")
         if self.layers is None and self.target_modules is None:
             self.layers = list(DEFAULT_TAU_LAYERS)
         if self.target_modules is None:
-            self.target_modules = [f"A.{i}" for i in sorted({*self.layers, *(self.calibrated_layers or [])})]
+            self.target_modules = [f"A.{i}" for i in sorted(self.layers)]
         elif isinstance(self.target_modules, list):
             self.target_modules = set(self.target_modules)
         if self.sparsity_weight < 0:

@@ -1,4 +1,4 @@
-"""The tau layer: a per-channel linear map applied to a style affine layer's output."""
+"""The tau layer: a linear map (full or per-channel) applied to a style affine layer's output."""
 
 from __future__ import annotations
 
@@ -13,48 +13,52 @@ from .config import TauConfig
 
 
 class TauLayer(BaseTunerLayer):
-    """Holds, per adapter, ``tau_scale`` and ``tau_shift`` so that ``tau(s) = (1 + scale) * s + shift``."""
+    """Holds, per adapter, ``tau_matrix`` (full form: ``tau(s) = (I + D) s + b``) or ``tau_scale``
+    (diagonal form: ``tau(s) = (1 + d) * s + b``), and ``tau_shift`` (``b``)."""
 
-    adapter_layer_names = ("tau_scale", "tau_shift")
+    adapter_layer_names = ("tau_matrix", "tau_scale", "tau_shift")
 
     def __init__(self, base_layer: nn.Module, **kwargs: Any) -> None:
         self.base_layer = base_layer
+        self.tau_matrix = nn.ParameterDict({})
         self.tau_scale = nn.ParameterDict({})
         self.tau_shift = nn.ParameterDict({})
         self._disable_adapters = False
         self.merged_adapters: list[str] = []
-        # Reference point of the sparsity penalty per adapter (identity unless ``set_anchor`` moved it).
-        self.tau_anchor: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         base = self.get_base_layer()
         if not isinstance(base, nn.Linear):
             raise TypeError(f"tau adapts nn.Linear style layers, got {type(base).__name__}")
         self.in_features, self.out_features = base.in_features, base.out_features
 
     def update_layer(self, adapter_name: str, config: TauConfig, **kwargs: Any) -> None:
-        self.tau_scale[adapter_name] = nn.Parameter(torch.zeros(self.out_features))
-        self.tau_shift[adapter_name] = nn.Parameter(torch.zeros(self.out_features))
+        n = self.out_features
+        linear = nn.Parameter(torch.zeros(n, n) if config.form == "full" else torch.zeros(n))
+        (self.tau_matrix if config.form == "full" else self.tau_scale)[adapter_name] = linear
+        self.tau_shift[adapter_name] = nn.Parameter(torch.zeros(n))
         if not config.init_identity:
-            nn.init.normal_(self.tau_scale[adapter_name], std=0.02)
+            nn.init.normal_(linear, std=0.02)
             nn.init.normal_(self.tau_shift[adapter_name], std=0.02)
         self._move_adapter_to_device_of_base_layer(adapter_name)
         self.set_adapter(self.active_adapters, inference_mode=config.inference_mode)
 
-    def deviation(self, adapter_name: str) -> torch.Tensor:
-        """L1 norm of tau's deviation from its anchor (the identity unless ``set_anchor`` was called)."""
-        scale, shift = self.tau_scale[adapter_name], self.tau_shift[adapter_name]
-        if adapter_name in self.tau_anchor:
-            anchor_scale, anchor_shift = self.tau_anchor[adapter_name]
-            scale, shift = scale - anchor_scale.to(scale), shift - anchor_shift.to(shift)
-        return scale.abs().sum() + shift.abs().sum()
+    def tau_linear(self, adapter_name: str) -> nn.Parameter:
+        """``D`` (full form) or ``d`` (diagonal form) of one adapter."""
+        return self.tau_matrix[adapter_name] if adapter_name in self.tau_matrix else self.tau_scale[adapter_name]
 
-    def set_anchor(self, adapter_name: str) -> None:
-        """Penalize deviation from tau's current values (e.g. a fitted calibration) from now on."""
-        self.tau_anchor[adapter_name] = (self.tau_scale[adapter_name].detach().clone(),
-                                         self.tau_shift[adapter_name].detach().clone())
+    def deviation(self, adapter_name: str) -> torch.Tensor:
+        """L1 norm of tau's deviation from the identity: ``|D|_1 + |b|_1``."""
+        return self.tau_linear(adapter_name).abs().sum() + self.tau_shift[adapter_name].abs().sum()
+
+    def map_matrix(self, adapter_name: str) -> torch.Tensor:
+        """tau's linear part as a matrix, ``I + D`` (or ``diag(1 + d)``), in float64."""
+        linear = self.tau_linear(adapter_name).data.double()
+        if linear.dim() == 2:
+            return torch.eye(self.out_features, dtype=torch.float64, device=linear.device) + linear
+        return torch.diag(1 + linear)
 
 
 class Linear(nn.Module, TauLayer):
-    """tau on an ``nn.Linear`` style affine: ``y = (1 + scale) * A(x) + shift``."""
+    """tau on an ``nn.Linear`` style affine: ``y = (I + D) A(x) + b``."""
 
     def __init__(self, base_layer: nn.Module, adapter_name: str, config: TauConfig, **kwargs: Any) -> None:
         super().__init__()
@@ -64,20 +68,22 @@ class Linear(nn.Module, TauLayer):
 
     def tau(self, y: torch.Tensor, adapter_names: list[str]) -> torch.Tensor:
         for name in adapter_names:
-            if name in self.tau_scale:
+            if name in self.tau_matrix:
+                y = y + y @ self.tau_matrix[name].T + self.tau_shift[name]
+            elif name in self.tau_scale:
                 y = (1 + self.tau_scale[name]) * y + self.tau_shift[name]
         return y
 
     def merge(self, safe_merge: bool = False, adapter_names: list[str] | None = None) -> None:
-        """Fold tau into the affine layer: W <- (1 + scale) W, b <- (1 + scale) b + shift (exact)."""
+        """Fold tau into the affine layer: W <- M W, c <- M c + b with M = I + D (exact up to rounding)."""
         adapter_names = check_adapters_to_merge(self, adapter_names)
         base = self.get_base_layer()
         for name in adapter_names:
-            if name not in self.tau_scale:
+            if name not in self.tau_shift:
                 continue
-            scale = 1 + self.tau_scale[name].data
-            weight = base.weight.data * scale[:, None]
-            bias = base.bias.data * scale + self.tau_shift[name].data
+            m = self.map_matrix(name)
+            weight = (m @ base.weight.data.double()).to(base.weight.dtype)
+            bias = (m @ base.bias.data.double() + self.tau_shift[name].data.double()).to(base.bias.dtype)
             if safe_merge and not (torch.isfinite(weight).all() and torch.isfinite(bias).all()):
                 raise ValueError(f"NaNs detected in the merged weights; adapter {name!r} seems broken")
             base.weight.data, base.bias.data = weight, bias
@@ -90,10 +96,11 @@ class Linear(nn.Module, TauLayer):
         base = self.get_base_layer()
         while self.merged_adapters:
             name = self.merged_adapters.pop()
-            if name in self.tau_scale:
-                scale = 1 + self.tau_scale[name].data
-                base.bias.data = (base.bias.data - self.tau_shift[name].data) / scale
-                base.weight.data = base.weight.data / scale[:, None]
+            if name in self.tau_shift:
+                m = self.map_matrix(name)
+                bias = base.bias.data.double() - self.tau_shift[name].data.double()
+                base.bias.data = torch.linalg.solve(m, bias).to(base.bias.dtype)
+                base.weight.data = torch.linalg.solve(m, base.weight.data.double()).to(base.weight.dtype)
 
     def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
         if self.disable_adapters:
