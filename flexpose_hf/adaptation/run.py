@@ -13,7 +13,7 @@ import logging
 import os
 import shutil
 import tempfile
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +33,7 @@ from ..skeletons import convert_keypoints, get_skeleton, shared_joints
 from ..training.data import to_unit_poses
 from ..utils import atomic_write_text
 from .methods import MethodOptions, check_method
-from .trainer import AdaptConfig, adapt
+from .trainer import AdaptConfig, AdaptResult, adapt
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +55,8 @@ def check_output_dir(output_dir: Path, overwrite: bool, resuming: bool) -> None:
 
 
 def select_shots(target: str, base_skeleton: str, fmt: str | None, shots: int | None, seed: int):
-    """Target poses on the base skeleton: ``(shots_kp, held_out_kp, target_skeleton, shot_rows, dataset)``.
+    """Target poses on the base skeleton: ``(shots_kp, held_out_kp, target_skeleton, shot_rows, dataset)``
+    (the fields of ``TargetShots``).
 
     Usable poses are those with every joint the target skeleton can give the base (by name or
     derivation); with ``shots`` a seeded subset of them, the rest held out for metrics.
@@ -85,6 +86,17 @@ def select_shots(target: str, base_skeleton: str, fmt: str | None, shots: int | 
     return converted[chosen], converted[held], tskel, chosen, dataset
 
 
+@dataclass
+class TargetShots:
+    """The target poses of one job on the base skeleton, split into shots and held-out poses."""
+
+    shots: np.ndarray  # K x J x 2, target coordinates
+    held_out: np.ndarray
+    skeleton: str  # the target file's own skeleton
+    rows: np.ndarray  # dataset rows of the shots
+    dataset: object
+
+
 def run_adaptation(
     target: str,
     output_dir: str,
@@ -104,6 +116,7 @@ def run_adaptation(
     accelerator=None,
     progress: bool = True,
 ) -> dict:
+    """``flexpose adapt``: check -> load -> pick shots -> adapt -> measure -> write (staged) -> push."""
     out = Path(output_dir)
     check_output_dir(out, overwrite, resuming=resume_from_checkpoint is not None)
     base_name = base or DEFAULT_BASE
@@ -113,70 +126,94 @@ def run_adaptation(
         config.steps = steps
     config.check()  # before --overwrite removes anything
     check_method(method, generator, config.options)
-    discriminator = None
-    if config.adversarial_weight() > 0:
-        disc_dir = Path(generator_dir(base_name)) / "discriminator"
-        if not (disc_dir / "config.json").exists():
-            raise CheckpointError(f"{base_name}: no discriminator/ folder beside the generator; the adversarial "
-                                  "critic needs it")
-        discriminator = load_discriminator(str(disc_dir))
-    skeleton = generator.config.skeleton
-    shot_kp, held_kp, tskel, chosen, dataset = select_shots(target, skeleton, format, shots, seed)
-    unit_shots = to_unit_poses(shot_kp)
+    discriminator = load_critic(base_name) if config.adversarial_weight() > 0 else None
+    picked = TargetShots(*select_shots(target, generator.config.skeleton, format, shots, seed))
 
     if overwrite and out.is_dir() and resume_from_checkpoint is None:
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
-    is_main = accelerator is None or accelerator.is_main_process
-    result = adapt(generator, unit_shots, config, discriminator=discriminator, checkpoint_dir=out / "checkpoints",
-                   resume_from_checkpoint=resume_from_checkpoint, accelerator=accelerator, progress=progress)
-    adapted = result.adapted
-    checksum = float(sum(p.detach().double().sum() for p in adapted.trainable))
-    if not is_main:
+    result = adapt(generator, to_unit_poses(picked.shots), config, discriminator=discriminator,
+                   checkpoint_dir=out / "checkpoints", resume_from_checkpoint=resume_from_checkpoint,
+                   accelerator=accelerator, progress=progress)
+    checksum = float(sum(p.detach().double().sum() for p in result.adapted.trainable))
+    if accelerator is not None and not accelerator.is_main_process:
         return {"trained_parameter_checksum": checksum}
-    adapted.model.eval()
-    with torch.no_grad():
-        samples = sample_poses(adapted.model, max(num_samples, 1), seed=seed)
-        source = FlexPoseGenerator.from_pretrained(base_name).eval()
-        source_samples = sample_poses(source, 8, seed=seed)
+    source = FlexPoseGenerator.from_pretrained(base_name).eval()
+    result.adapted.model.eval()
+    metrics = summarize(result, config, source, picked, checksum)
+    command = (f"flexpose adapt --base {base_name} --target {target} --method {method} --steps {config.steps}"
+               + (f" --shots {shots}" if shots else "") + f" --seed {seed}")
+    write_outputs(out, result, config, source, picked, metrics, base_name, str(target), num_samples,
+                  hub_model_id or out.name, command)
+    shutil.rmtree(out / "checkpoints", ignore_errors=True)
+    if push_to_hub:
+        from ..hub import push_folder
 
-    metrics: dict = {"method": method, "num_shots": len(unit_shots), "steps": config.steps,
-                     "strength": result.strength.to_dict(),
-                     "adapt_seconds": round(result.seconds, 2), "trainable_parameters": adapted.num_trainable,
+        push_folder(out, hub_model_id or out.name, f"FlexPose {method} adapter")
+    return metrics
+
+
+def load_critic(base_name: str):
+    """The discriminator saved beside a base generator (needed only with an adversarial weight)."""
+    disc_dir = Path(generator_dir(base_name)) / "discriminator"
+    if not (disc_dir / "config.json").exists():
+        raise CheckpointError(f"{base_name}: no discriminator/ folder beside the generator; the adversarial "
+                              "critic needs it")
+    return load_discriminator(str(disc_dir))
+
+
+METRIC_FIELDS = ("nn1", "precision", "recall", "density", "coverage", "fd", "mmd")
+
+
+@torch.no_grad()
+def summarize(result: AdaptResult, config: AdaptConfig, source: FlexPoseGenerator, picked: TargetShots,
+              checksum: float) -> dict:
+    """``metrics.json``: the run, its strength and cost, and (with held-out poses) adapted vs source."""
+    skeleton = source.config.skeleton
+    metrics: dict = {"method": config.method, "num_shots": len(picked.shots), "steps": config.steps,
+                     "strength": result.strength.to_dict(), "adapt_seconds": round(result.seconds, 2),
+                     "trainable_parameters": result.adapted.num_trainable,
                      "generator_parameters": sum(p.numel() for p in source.parameters()),
                      "trained_parameter_checksum": checksum,
                      "joints_judged": [j for j, m in zip(get_skeleton(skeleton).joints, result.joint_mask) if m]}
-    if len(held_kp) > 5:
-        eval_samples = sample_poses(adapted.model, 2000, seed=seed + 1)
+    if len(picked.held_out) > 5:
         judged = tuple(metrics["joints_judged"])
-        adapted_m = evaluate_poses(eval_samples, skeleton, held_kp, skeleton, shots=shot_kp, shots_skeleton=skeleton,
-                                   joints=judged)
-        source_m = evaluate_poses(sample_poses(source, 2000, seed=seed + 1), skeleton, held_kp, skeleton,
+        seed = config.seed + 1
+        adapted_m = evaluate_poses(sample_poses(result.adapted.model, 2000, seed=seed), skeleton, picked.held_out,
+                                   skeleton, shots=picked.shots, shots_skeleton=skeleton, joints=judged)
+        source_m = evaluate_poses(sample_poses(source, 2000, seed=seed), skeleton, picked.held_out, skeleton,
                                   joints=judged)
-        metrics["held_out_poses"] = len(held_kp)
-        metrics["adapted"] = {k: adapted_m[k] for k in ("nn1", "precision", "recall", "density", "coverage", "fd",
-                                                       "mmd", "memorization", "memorization_chance") if k in adapted_m}
-        metrics["source"] = {k: source_m[k] for k in ("nn1", "precision", "recall", "density", "coverage", "fd",
-                                                     "mmd")}
+        metrics["held_out_poses"] = len(picked.held_out)
+        metrics["adapted"] = {k: adapted_m[k] for k in (*METRIC_FIELDS, "memorization", "memorization_chance")}
+        metrics["source"] = {k: source_m[k] for k in METRIC_FIELDS}
+    return metrics
 
+
+def write_outputs(out: Path, result: AdaptResult, config: AdaptConfig, source: FlexPoseGenerator,
+                  picked: TargetShots, metrics: dict, base_name: str, target: str, num_samples: int, repo: str,
+                  command: str) -> None:
+    """Adapter, card, shots, samples, grid and metrics, staged and moved in only when all are written."""
+    skeleton, method = source.config.skeleton, config.method
+    with torch.no_grad():
+        samples = sample_poses(result.adapted.model, max(num_samples, 1), seed=config.seed)
+        source_samples = sample_poses(source, 8, seed=config.seed)
     staging = Path(tempfile.mkdtemp(dir=out, prefix=".staging-"))
     try:
-        adapted.save(staging)
+        result.adapted.save(staging)
         write_base_fingerprint(staging, source)
         (staging / "adapt_config.json").write_text(json.dumps(
-            {"target": str(target), "target_skeleton": tskel, "base": base_name, **asdict(config)}, indent=2,
+            {"target": target, "target_skeleton": picked.skeleton, "base": base_name, **asdict(config)}, indent=2,
             default=str))
-        canvas_scale = SAMPLE_CANVAS
-        to_px = lambda u: unit_to_canvas(u, canvas_scale + 1, margin=0.1)
-        write_coco(staging / "samples.json", to_px(samples), skeleton, canvas_scale, canvas_scale,
+        to_px = lambda u: unit_to_canvas(u, SAMPLE_CANVAS + 1, margin=0.1)
+        write_coco(staging / "samples.json", to_px(samples), skeleton, SAMPLE_CANVAS, SAMPLE_CANVAS,
                    description=f"{len(samples)} poses sampled from {base_name} adapted with {method}")
-        shot_rows = dataset.select(chosen.tolist())
-        write_coco(staging / "shots.json", pose_arrays(shot_rows)[0], tskel, 0, 0,
+        shot_rows = picked.dataset.select(picked.rows.tolist())
+        write_coco(staging / "shots.json", pose_arrays(shot_rows)[0], picked.skeleton, 0, 0,
                    image_names=[f"{r['image']} ({Path(r['source_file']).name} #{r['record_index']})"
                                 for r in shot_rows],
-                   description=f"the {len(chosen)} target poses used (original coordinates)")
-        k = min(8, len(unit_shots))
-        pose_grid([source_samples[:8], samples[:8], unit_shots[:k]], skeleton, cell=112,
+                   description=f"the {len(picked.rows)} target poses used (original coordinates)")
+        unit_shots = to_unit_poses(picked.shots)
+        pose_grid([source_samples[:8], samples[:8], unit_shots[:8]], skeleton, cell=112,
                   row_labels=["source", method, "target"]).save(staging / "grid.png")
         atomic_write_text(staging / "metrics.json", json.dumps(metrics, indent=2))
         note = ("Against the target poses not used as shots, 2,000 samples each (flexpose_hf.metrics):"
@@ -185,27 +222,18 @@ def run_adaptation(
         if "adapted" in metrics:
             table = ("adapted:\n\n" + metrics_table(metrics["adapted"]) + "\n\nsource (unadapted):\n\n"
                      + metrics_table(metrics["source"]))
-        repo = hub_model_id or out.name
         card = render_card(
-            "adapter", name=out.name, repo=repo, base_model=base_name, method=method, num_shots=len(unit_shots),
-            target=Path(str(target)).name, target_skeleton=tskel, seed=seed,
-            joints=", ".join(metrics["joints_judged"]), steps=config.steps,
-            trainable_parameters=adapted.num_trainable, wall_seconds=metrics["adapt_seconds"],
-            strength=describe_strength(result.strength.to_dict()), trainable_share=trainable_share(metrics),
-            command=f"flexpose adapt --base {base_name} --target {target} --method {method} --steps {config.steps}"
-                    + (f" --shots {shots}" if shots else "") + f" --seed {seed}",
-            metrics_note=note, metrics_table=table)
+            "adapter", name=out.name, repo=repo, base_model=base_name, method=method,
+            num_shots=len(picked.shots), target=Path(target).name, target_skeleton=picked.skeleton,
+            seed=config.seed, joints=", ".join(metrics["joints_judged"]), steps=config.steps,
+            trainable_parameters=result.adapted.num_trainable, wall_seconds=metrics["adapt_seconds"],
+            strength=describe_strength(metrics["strength"]), trainable_share=trainable_share(metrics),
+            command=command, metrics_note=note, metrics_table=table)
         card.save(staging / "README.md")
         for item in staging.iterdir():
             os.replace(item, out / item.name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    shutil.rmtree(out / "checkpoints", ignore_errors=True)
-    if push_to_hub:
-        from ..hub import push_folder
-
-        push_folder(out, hub_model_id or out.name, f"FlexPose {method} adapter")
-    return metrics
 
 
 def describe_strength(strength: dict) -> str:
