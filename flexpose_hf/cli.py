@@ -244,10 +244,10 @@ def _cmd_complete(args: argparse.Namespace) -> int:
 def _cmd_grid(args: argparse.Namespace) -> int:
     from .drawing import pose_grid
     from .io import load_poses, pose_arrays, skeleton_of
-    from .loading import base_generator, load_generator, sample_poses
+    from .loading import base_generator, base_of, load_generator, sample_poses
     from .skeletons import convert_keypoints
 
-    source = load_generator(args.base)
+    source = load_generator(args.base or (base_of(args.adapter[0]) if args.adapter else None))
     skeleton = base_generator(source).config.skeleton
     rows, labels = [sample_poses(source, args.num, seed=args.seed)], ["source"]
     for adapter in args.adapter:
@@ -287,7 +287,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sample", help="sample poses from a generator (optionally adapted)")
     p.add_argument("--base", default=None, help="bundled name, local dir or Hub repo (default: mpii-body)")
-    p.add_argument("--adapter", default=None, help="adapter folder written by flexpose adapt")
+    p.add_argument("--adapter", default=None,
+                   help="adapter folder or Hub repo id written by flexpose adapt (its recorded base is loaded)")
     p.add_argument("--num-samples", type=int, required=True)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--truncation", type=float, default=1.0)
@@ -299,7 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("complete", help="fill in missing joints of partial annotations (latent inversion)")
     p.add_argument("--base", default=None, help="bundled name, local dir or Hub repo (default: mpii-body)")
-    p.add_argument("--adapter", default=None, help="adapter folder (e.g. adapted to the annotation's domain)")
+    p.add_argument("--adapter", default=None,
+                   help="adapter folder or Hub repo id (e.g. adapted to the annotation's domain; its base is loaded)")
     p.add_argument("--input", required=True, help="partial annotations (any supported format)")
     p.add_argument("--format", default=None)
     p.add_argument("--output", required=True, help=".json (COCO keypoints, base skeleton) or .npz")
@@ -311,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("grid", help="picture: source samples, adapted samples from the same noise, real targets")
     p.add_argument("--base", default=None, help="bundled name, local dir or Hub repo (default: mpii-body)")
     p.add_argument("--adapter", action="append", default=[],
-                   help="an adapter folder (repeat to compare several; one row each)")
+                   help="an adapter folder or Hub repo id (repeat to compare several; one row each)")
     p.add_argument("--target", default=None, help="real target poses for the last row")
     p.add_argument("--format", default=None)
     p.add_argument("--num", type=int, default=8, help="poses per row")

@@ -42,14 +42,54 @@ def check_base(directory: Path, generator: FlexPoseGenerator) -> None:
         raise CheckpointError(f"{directory}: adapter was made for a different base model ({details})")
 
 
-def load_generator(base: str | None = None, adapter: str | None = None) -> nn.Module:
-    """The base generator (default: the bundled MPII body generator), with ``adapter`` applied."""
-    generator = FlexPoseGenerator.from_pretrained(base or DEFAULT_BASE)
-    if adapter is None:
-        return generator.eval()
-    path = Path(adapter)
-    if not path.is_dir():
+def resolve_adapter(adapter: str) -> Path:
+    """A local adapter folder, or a Hub repo id resolved with ``snapshot_download`` (the HF cache
+    serves it offline)."""
+    from .hub import _looks_like_path
+
+    path = Path(adapter).expanduser()
+    if path.is_dir():
+        return path
+    if path.exists():
+        raise CheckpointError(f"{adapter}: is a file; pass the adapter folder (adapter_config.json and weights)")
+    if _looks_like_path(adapter) or not adapter:
         raise CheckpointError(f"{adapter}: no such adapter directory")
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, HFValidationError, LocalEntryNotFoundError, OfflineModeIsEnabled
+
+    try:
+        return Path(snapshot_download(adapter))
+    except (LocalEntryNotFoundError, OfflineModeIsEnabled, HFValidationError, HfHubHTTPError) as exc:
+        raise CheckpointError(f"{adapter}: no such adapter directory, and not a Hub repo found in the local cache "
+                              f"or on the Hub ({type(exc).__name__})") from None
+
+
+def recorded_base(adapter_dir: Path) -> str | None:
+    """The base an adapter folder says it was made on (``flexpose_base.json``, else peft's config)."""
+    for name, key in ((BASE_FINGERPRINT_FILE, "name_or_path"), ("adapter_config.json", "base_model_name_or_path")):
+        if (adapter_dir / name).exists():
+            data = read_json(adapter_dir / name)
+            if isinstance(data, dict) and data.get(key):
+                return str(data[key])
+    return None
+
+
+def base_of(adapter: str) -> str | None:
+    """The base an adapter (folder or Hub repo id) records, if any."""
+    return recorded_base(resolve_adapter(adapter))
+
+
+def load_generator(base: str | None = None, adapter: str | None = None) -> nn.Module:
+    """The base generator with ``adapter`` (a folder or Hub repo id) applied. Without ``base`` the
+    adapter's recorded base is loaded (the bundled MPII body generator when there is no adapter)."""
+    path = resolve_adapter(adapter) if adapter is not None else None
+    if base is None and path is not None:
+        base = recorded_base(path)
+        if base is not None and not _available(base):
+            raise CheckpointError(f"{adapter}: made on base {base!r}, which is not available here; pass --base")
+    generator = FlexPoseGenerator.from_pretrained(base or DEFAULT_BASE)
+    if path is None:
+        return generator.eval()
     check_base(path, generator)
     if (path / "adapter_config.json").exists():
         from peft import PeftModel
@@ -74,6 +114,13 @@ def load_generator(base: str | None = None, adapter: str | None = None) -> nn.Mo
     if (path / "config.json").exists():
         return FlexPoseGenerator.from_pretrained(str(path)).eval()
     raise CheckpointError(f"{path}: neither a PEFT adapter, a w-adaptor nor a generator folder")
+
+
+def _available(base: str) -> bool:
+    """Whether ``base`` names a bundled generator, an existing folder, or looks like a Hub repo id."""
+    from .hub import BUNDLED, _looks_like_path
+
+    return base in BUNDLED or Path(base).expanduser().is_dir() or not _looks_like_path(base)
 
 
 def sample_poses(model: nn.Module, num_samples: int, seed: int | None = 0, truncation: float = 1.0,

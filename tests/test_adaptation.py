@@ -289,3 +289,34 @@ def test_new_options_are_refused_before_writing(tiny_base, tmp_path, capsys):
                      "--overwrite", *flags]) != 0
         assert message in capsys.readouterr().err
         assert os.listdir(out) == ["keep.txt"]
+
+
+def test_adapter_alone_loads_its_recorded_base(tiny_base, tmp_path):
+    """`--adapter` is enough: sample and grid load the base the adapter records; a wrong --base is refused."""
+    run_adaptation(str(DEMO), str(tmp_path / "a"), base=str(tiny_base), steps=2, progress=False)
+    assert main(["sample", "--adapter", str(tmp_path / "a"), "--num-samples", "4", "--output",
+                 str(tmp_path / "s.json")]) == 0
+    assert len(load_poses(tmp_path / "s.json")) == 4
+    assert main(["grid", "--adapter", str(tmp_path / "a"), "--num", "2", "--output", str(tmp_path / "g.png")]) == 0
+    with pytest.raises(CheckpointError, match="different base model"):
+        load_generator("helen-face", str(tmp_path / "a"))  # explicit base must match the adapter's
+
+
+def test_adapter_by_hub_repo_id_from_the_offline_cache(tiny_base, tmp_path, monkeypatch):
+    """A Hub repo id resolves through snapshot_download from the HF cache layout, offline."""
+    run_adaptation(str(DEMO), str(tmp_path / "a"), base=str(tiny_base), steps=2, progress=False)
+    cache = tmp_path / "hub"
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    snapshot = cache / "models--someone--pose-adapter" / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    for item in (tmp_path / "a").iterdir():
+        (snapshot / item.name).write_bytes(item.read_bytes())
+    (cache / "models--someone--pose-adapter" / "refs").mkdir()
+    (cache / "models--someone--pose-adapter" / "refs" / "main").write_text(commit)
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
+    model = load_generator(None, "someone/pose-adapter")
+    assert sample_poses(model, 3, seed=0).shape == (3, 16, 2)
+    with pytest.raises(CheckpointError, match="not a Hub repo found in the local cache"):
+        load_generator(None, "someone/absent-adapter")
