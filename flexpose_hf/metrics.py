@@ -186,6 +186,26 @@ def memorization(samples: np.ndarray, shots: np.ndarray, held_out: np.ndarray) -
     return {"memorization": share, "memorization_chance": chance, "memorization_ratio": share / chance}
 
 
+def labelled_by_both(names: tuple[str, ...], a: np.ndarray, skeleton_a: str, b: np.ndarray,
+                     skeleton_b: str) -> tuple[str, ...]:
+    """``names`` without the joints that one of the two pose sets never labels (e.g. COCO face joints
+    left unannotated), so such files are compared on what they do label."""
+    def labelled(kp: np.ndarray, skeleton: str) -> set[str]:
+        s = get_skeleton(skeleton)
+        seen = ~np.isnan(np.asarray(kp, np.float64)).any(-1).all(0)
+        return {j for j, v in zip(s.joints, seen) if v}
+
+    both = labelled(a, skeleton_a) & labelled(b, skeleton_b)
+    kept = tuple(j for j in names if j in both)
+    if len(kept) < len(names):
+        logger.info("compared on the %d joints both sets label (%s); never labelled: %s", len(kept), ", ".join(kept),
+                    ", ".join(j for j in names if j not in both))
+    if len(kept) < 3:
+        raise FlexPoseError(f"the two pose sets both label only {len(kept)} joints ({', '.join(kept) or 'none'}); "
+                            "need 3")
+    return kept
+
+
 def evaluate_poses(
     samples: np.ndarray,
     samples_skeleton: str,
@@ -206,6 +226,8 @@ def evaluate_poses(
     sample: near-copies of a few shots are rare events, and more samples count them more precisely.
     """
     names = common_joints(samples_skeleton, reference_skeleton, joints)
+    if isinstance(joints, str):  # "shared" / "limbs": only the joints both sets label somewhere
+        names = labelled_by_both(names, samples, samples_skeleton, reference, reference_skeleton)
     fake_set = select_joints(samples, samples_skeleton, names)
     real_set = select_joints(reference, reference_skeleton, names)
     for label, ps in (("samples", fake_set), ("reference", real_set)):
@@ -230,6 +252,7 @@ def evaluate_poses(
     if shots is not None:
         shot_set = select_joints(shots, shots_skeleton or reference_skeleton, names)
         result.update(memorization(fake_set.vectors, shot_set.vectors, real))
+    result["compared_joints"] = ", ".join(names)
     result.update({"num_samples": len(fake), "num_reference": len(real), "joints": len(names),
                    "samples_dropped": fake_set.dropped, "reference_dropped": real_set.dropped})
     return result

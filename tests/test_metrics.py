@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -115,3 +116,19 @@ def test_evaluate_cli_writes_json(tmp_path, shared_data, capsys):
     result = json.loads(out.read_text())
     assert {"nn1", "precision", "recall", "density", "coverage", "fd", "mmd", "memorization"} <= set(result)
     assert "nn1" in capsys.readouterr().out
+
+
+def test_evaluate_compares_the_joints_both_files_label(tmp_path, capsys):
+    """COCO files whose face joints are all unlabelled are compared on the joints they do label."""
+    demo = Path(__file__).resolve().parents[1] / "flexpose_hf" / "data" / "coco_demo_10.json"
+    doc = json.loads(demo.read_text())
+    for ann in doc["annotations"]:
+        for j in range(5):  # nose, eyes, ears: unlabelled
+            ann["keypoints"][3 * j: 3 * j + 3] = [0, 0, 0]
+    path = tmp_path / "no_face.json"
+    path.write_text(json.dumps(doc))
+    assert main(["evaluate", "--samples", str(path), "--reference", str(path), "--output",
+                 str(tmp_path / "m.json")]) == 0
+    result = json.loads((tmp_path / "m.json").read_text())
+    assert result["joints"] == 12 and "nose" not in result["compared_joints"]
+    assert "left_wrist" in result["compared_joints"] and result["nn1"] <= 0.6
