@@ -185,11 +185,13 @@ def add_adapt_arguments(p: argparse.ArgumentParser) -> None:
     _add(p, "--target", required=True, help="target pose annotations (any supported format)")
     _add(p, "--format", default=None, help="format of --target (detected if omitted)")
     _add(p, "--shots", type=int, default=None, help="use K target poses (seeded); default: all of them")
-    _add(p, "--seed", type=int, default=0)
-    _add(p, "--method", default="tau", choices=["tau", "lora", "lora_all", "freezed", "finetune", "adaptor"])
+    _add(p, "--seed", type=int, default=0, help="seed of the shot choice, latents and pool draws")
+    _add(p, "--method", default="tau", choices=["tau", "lora", "lora_all", "freezed", "finetune", "adaptor"],
+         help="what trains: tau (FlexPose) or a baseline, all with the same objective")
     _add(p, "--steps", type=int, default=None, help="training steps (default 200)")
     _add(p, "--layers", default=None, help="style layers for tau/lora, e.g. 0,1,2 (default: all)")
-    _add(p, "--tau-form", default="full", help="tau's map per style layer: full ((I + D) s + b) or diagonal")
+    _add(p, "--tau-form", default="full", choices=["full", "diagonal"],
+         help="tau's map per style layer: full ((I + D) s + b) or diagonal ((1 + d) * s + b)")
     _add(p, "--sparsity-weight", type=float, default=None, help="tau's L1 weight (default 1e-4; 0 turns it off)")
     _add(p, "--prior-shots", type=float, default=None,
          help="the source prior's weight, in shots: K shots move K / (K + this) of the way (default 30)")
@@ -197,12 +199,12 @@ def add_adapt_arguments(p: argparse.ArgumentParser) -> None:
     _add(p, "--adv-weight", type=float, default=None,
          help="weight of the optional adversarial critic (default 0; 1 for freezed)")
     _add(p, "--num-samples", type=int, default=200, help="samples written to samples.json")
-    _add(p, "--output-dir", required=True)
+    _add(p, "--output-dir", required=True, help="folder for the adapter, card, samples, grid and metrics")
     _add(p, "--overwrite", action="store_true", help="replace an existing output dir")
     _add(p, "--resume-from-checkpoint", default=None, help="'latest' or a checkpoint folder")
     _add(p, "--checkpointing-steps", type=int, default=100, help="save resumable state every N steps")
-    _add(p, "--push-to-hub", action="store_true")
-    _add(p, "--hub-model-id", default=None)
+    _add(p, "--push-to-hub", action="store_true", help="upload the output folder to the Hub when done")
+    _add(p, "--hub-model-id", default=None, help="Hub repo for --push-to-hub (default: the output folder name)")
 
 
 def _add(p: argparse.ArgumentParser, flag: str, *args, **kwargs) -> None:
@@ -265,10 +267,35 @@ def _cmd_grid(args: argparse.Namespace) -> int:
     return 0
 
 
+class _DefaultsFormatter(argparse.HelpFormatter):
+    """Help that states each flag's default, unless it is unset (None / off) or the help says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default in (None, False, [], argparse.SUPPRESS) or "default" in text or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+class _DefaultsParser(argparse.ArgumentParser):
+    """Subcommand parsers whose --help shows the defaults."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", _DefaultsFormatter)
+        super().__init__(*args, **kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        installed = version("flexpose-hf")
+    except PackageNotFoundError:
+        installed = "unknown (not installed)"
     parser = argparse.ArgumentParser(prog="flexpose", description="FlexPose pose generation and adaptation.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"flexpose {installed}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_DefaultsParser)
 
     p = sub.add_parser("skeletons", help="list the registered skeletons")
     p.set_defaults(func=_cmd_skeletons)
@@ -277,9 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", default=str(DEMO_TARGET), help="annotation file or .pts folder (default: bundled demo)")
     p.add_argument("--format", default=None, help="coco, mpii, lsp, pts, openpose or npz (detected if omitted)")
     p.add_argument("--skeleton", default=None, help="convert to this skeleton by joint name")
-    p.add_argument("--resolution", type=int, default=32)
+    p.add_argument("--resolution", type=int, default=32, help="skeleton-image side in pixels")
     p.add_argument("--num", type=int, default=64, help="at most this many poses")
-    p.add_argument("--output-dir", required=True)
+    p.add_argument("--output-dir", required=True, help="folder for the pictures")
     p.set_defaults(func=_cmd_render)
     p = sub.add_parser("adapt", help="adapt a source generator to a few target poses")
     add_adapt_arguments(p)
@@ -289,9 +316,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base", default=None, help="bundled name, local dir or Hub repo (default: mpii-body)")
     p.add_argument("--adapter", default=None,
                    help="adapter folder or Hub repo id written by flexpose adapt (its recorded base is loaded)")
-    p.add_argument("--num-samples", type=int, required=True)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--truncation", type=float, default=1.0)
+    p.add_argument("--num-samples", type=int, required=True, help="how many poses to draw")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--truncation", type=float, default=1.0, help="pull latents toward the mean (1 = none)")
     p.add_argument("--canvas", type=int, default=256, help="square canvas side in pixels for the output")
     p.add_argument("--output", required=True, help=".json (COCO person keypoints) or .npz")
     p.add_argument("--openpose-dir", default=None, help="also write OpenPose JSON + conditioning PNGs here")
@@ -303,11 +330,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--adapter", default=None,
                    help="adapter folder or Hub repo id (e.g. adapted to the annotation's domain; its base is loaded)")
     p.add_argument("--input", required=True, help="partial annotations (any supported format)")
-    p.add_argument("--format", default=None)
+    p.add_argument("--format", default=None, help="input format (detected if omitted)")
     p.add_argument("--output", required=True, help=".json (COCO keypoints, base skeleton) or .npz")
-    p.add_argument("--restarts", type=int, default=8)
-    p.add_argument("--iters", type=int, default=150)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--restarts", type=int, default=8, help="latent inversions per pose (best kept)")
+    p.add_argument("--iters", type=int, default=150, help="optimization steps per inversion")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
     p.set_defaults(func=_cmd_complete)
 
     p = sub.add_parser("grid", help="picture: source samples, adapted samples from the same noise, real targets")
@@ -315,10 +342,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--adapter", action="append", default=[],
                    help="an adapter folder or Hub repo id (repeat to compare several; one row each)")
     p.add_argument("--target", default=None, help="real target poses for the last row")
-    p.add_argument("--format", default=None)
+    p.add_argument("--format", default=None, help="input format (detected if omitted)")
     p.add_argument("--num", type=int, default=8, help="poses per row")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--cell", type=int, default=128)
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument("--cell", type=int, default=128, help="pixels per pose in the picture")
     p.add_argument("--output", required=True, help="PNG file")
     p.set_defaults(func=_cmd_grid)
 
@@ -330,7 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference-format", default=None, help="format of --reference (detected if omitted)")
     p.add_argument("--joints", default="shared", help="'shared' (default), 'limbs' or comma-separated names")
     p.add_argument("--max-poses", type=int, default=2000, help="subsample each set to this many (seeded)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--output", default=None, help="write the metrics as JSON here")
     p.set_defaults(func=_cmd_evaluate)
     return parser

@@ -2,6 +2,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from flexpose_hf.cli import main
 
 
@@ -35,3 +37,21 @@ def test_sample_refusals_name_the_problem(tmp_path, capsys):
     assert main(["sample", "--num-samples", "3", "--output", str(target)]) == 2
     err = capsys.readouterr().err
     assert str(blocker) in err and ".tmp" not in err
+
+
+def test_version_and_help_on_every_flag(capsys):
+    import argparse
+
+    from flexpose_hf.cli import build_parser
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.startswith("flexpose ")
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, sub in subparsers.choices.items():
+        for action in sub._actions:
+            if action.option_strings and action.dest != "help":
+                assert action.help, f"flexpose {name} {action.option_strings[0]} has no help"
+    adapt_help = subparsers.choices["adapt"].format_help()
+    assert "(default: 200)" in adapt_help.replace("\n", " ").replace("  ", " ")  # --num-samples shows its default
