@@ -282,13 +282,19 @@ def test_new_options_are_refused_before_writing(tiny_base, tmp_path, capsys):
     out = tmp_path / "previous"
     out.mkdir()
     (out / "keep.txt").write_text("mine")
-    for flags, message in ((["--tau-form", "banded"], "tau form must be one of full, diagonal"),
-                           (["--prior-shots", "-1"], "prior_shots must be a finite number >= 0"),
+    for flags, message in ((["--prior-shots", "-1"], "prior_shots must be a finite number >= 0"),
                            (["--adv-weight", "-2"], "adv_weight must be >= 0")):
         assert main(["adapt", "--base", str(tiny_base), "--target", str(DEMO), "--output-dir", str(out),
                      "--overwrite", *flags]) != 0
         assert message in capsys.readouterr().err
         assert os.listdir(out) == ["keep.txt"]
+    with pytest.raises(SystemExit):  # argparse knows the forms
+        main(["adapt", "--target", str(DEMO), "--output-dir", str(out), "--overwrite", "--tau-form", "banded"])
+    assert "invalid choice: 'banded'" in capsys.readouterr().err
+    with pytest.raises(FlexPoseError, match="tau form must be one of full, diagonal"):
+        run_adaptation(str(DEMO), str(out), base=str(tiny_base), overwrite=True, progress=False,
+                       options=MethodOptions(tau_form="banded"))
+    assert os.listdir(out) == ["keep.txt"]
 
 
 def test_adapter_alone_loads_its_recorded_base(tiny_base, tmp_path):
