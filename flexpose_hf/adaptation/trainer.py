@@ -20,6 +20,7 @@ import torch
 from accelerate import Accelerator
 from tqdm.auto import tqdm
 
+from ..codec import canvas_to_unit
 from ..errors import FlexPoseError
 from ..models import FlexPoseGenerator, PoseDiscriminator
 from ..poses import origin_joints, recenter_on_box
@@ -68,8 +69,6 @@ class AdaptConfig:
         for name in ("steps", "latents", "pool_draws", "checkpointing_steps"):
             if getattr(self, name) < 1:
                 raise FlexPoseError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.latents < 2:
-            raise FlexPoseError(f"latents must be >= 2, got {self.latents}")
         if self.seed < 0:
             raise FlexPoseError(f"seed must be >= 0, got {self.seed}")
         if not (self.prior_shots >= 0 and np.isfinite(self.prior_shots)):
@@ -221,8 +220,8 @@ def critic_step(disc, opt_d, model, base: FlexPoseGenerator, targets: TargetSet,
     rows = torch.multinomial(targets.weights, batch, replacement=True, generator=gen)
     real = recenter_on_box(targets.unit[rows].to(device), mask)
     with torch.no_grad():
-        fake_unit, _ = generated_vectors(model, torch.randn(batch, base.config.z_dim, generator=gen).to(device),
-                                         base.config.resolution, base.config.margin, mask, [0])
+        fake_kp = model(torch.randn(batch, base.config.z_dim, generator=gen).to(device), output="keypoints")
+        fake_unit = canvas_to_unit(fake_kp, base.config.resolution, base.config.margin)
     do_r1 = config.r1_every > 0 and step % config.r1_every == 0
     r1_weight = 0.5 * config.r1_gamma * config.r1_every if do_r1 else 0.0
     use_images = config.image_d_every > 0 and step % config.image_d_every == 0
