@@ -83,11 +83,16 @@ def load_generator(base: str | None = None, adapter: str | None = None) -> nn.Mo
     """The base generator with ``adapter`` (a folder or Hub repo id) applied. Without ``base`` the
     adapter's recorded base is loaded (the bundled MPII body generator when there is no adapter)."""
     path = resolve_adapter(adapter) if adapter is not None else None
-    if base is None and path is not None:
+    recorded = base is None and path is not None
+    if recorded:
         base = recorded_base(path)
-        if base is not None and not _available(base):
-            raise CheckpointError(f"{adapter}: made on base {base!r}, which is not available here; pass --base")
-    generator = FlexPoseGenerator.from_pretrained(base or DEFAULT_BASE)
+    try:
+        generator = FlexPoseGenerator.from_pretrained(base or DEFAULT_BASE)
+    except CheckpointError as exc:
+        if not recorded:
+            raise
+        raise CheckpointError(f"{adapter}: made on base {base!r}, which is not available here ({exc}); pass --base") \
+            from None
     if path is None:
         return generator.eval()
     check_base(path, generator)
@@ -114,13 +119,6 @@ def load_generator(base: str | None = None, adapter: str | None = None) -> nn.Mo
     if (path / "config.json").exists():
         return FlexPoseGenerator.from_pretrained(str(path)).eval()
     raise CheckpointError(f"{path}: neither a PEFT adapter, a w-adaptor nor a generator folder")
-
-
-def _available(base: str) -> bool:
-    """Whether ``base`` names a bundled generator, an existing folder, or looks like a Hub repo id."""
-    from .hub import BUNDLED, _looks_like_path
-
-    return base in BUNDLED or Path(base).expanduser().is_dir() or not _looks_like_path(base)
 
 
 def sample_poses(model: nn.Module, num_samples: int, seed: int | None = 0, truncation: float = 1.0,

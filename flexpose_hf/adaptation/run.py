@@ -54,9 +54,19 @@ def check_output_dir(output_dir: Path, overwrite: bool, resuming: bool) -> None:
         raise FlexPoseError(f"--output-dir {output_dir} is not writable ({exc.strerror})") from None
 
 
-def select_shots(target: str, base_skeleton: str, fmt: str | None, shots: int | None, seed: int):
-    """Target poses on the base skeleton: ``(shots_kp, held_out_kp, target_skeleton, shot_rows, dataset)``
-    (the fields of ``TargetShots``).
+@dataclass
+class TargetShots:
+    """The target poses of one job on the base skeleton, split into shots and held-out poses."""
+
+    shots: np.ndarray  # K x J x 2, target coordinates
+    held_out: np.ndarray
+    skeleton: str  # the target file's own skeleton
+    rows: np.ndarray  # dataset rows of the shots
+    dataset: object
+
+
+def select_shots(target: str, base_skeleton: str, fmt: str | None, shots: int | None, seed: int) -> TargetShots:
+    """The target poses on the base skeleton, as shots and held-out poses.
 
     Usable poses are those with every joint the target skeleton can give the base (by name or
     derivation); with ``shots`` a seeded subset of them, the rest held out for metrics.
@@ -83,18 +93,7 @@ def select_shots(target: str, base_skeleton: str, fmt: str | None, shots: int | 
     else:
         chosen = usable
     held = np.setdiff1d(usable, chosen)
-    return converted[chosen], converted[held], tskel, chosen, dataset
-
-
-@dataclass
-class TargetShots:
-    """The target poses of one job on the base skeleton, split into shots and held-out poses."""
-
-    shots: np.ndarray  # K x J x 2, target coordinates
-    held_out: np.ndarray
-    skeleton: str  # the target file's own skeleton
-    rows: np.ndarray  # dataset rows of the shots
-    dataset: object
+    return TargetShots(converted[chosen], converted[held], tskel, chosen, dataset)
 
 
 def run_adaptation(
@@ -127,7 +126,7 @@ def run_adaptation(
     config.check()  # before --overwrite removes anything
     check_method(method, generator, config.options)
     discriminator = load_critic(base_name) if config.adversarial_weight() > 0 else None
-    picked = TargetShots(*select_shots(target, generator.config.skeleton, format, shots, seed))
+    picked = select_shots(target, generator.config.skeleton, format, shots, seed)
 
     if overwrite and out.is_dir() and resume_from_checkpoint is None:
         shutil.rmtree(out)

@@ -95,7 +95,6 @@ class AdaptConfig:
 class AdaptResult:
     adapted: AdaptedModel
     joint_mask: np.ndarray
-    steps: int
     seconds: float
     history: list[dict]
     strength: Strength
@@ -207,7 +206,7 @@ def adapt(
             save_checkpoint(accelerator, checkpoint_dir, state.step)
     accelerator.wait_for_everyone()
     adapted.model = accelerator.unwrap_model(model)
-    return AdaptResult(adapted, mask_np, config.steps, time.time() - start, history, strength)
+    return AdaptResult(adapted, mask_np, time.time() - start, history, strength)
 
 
 def critic_step(disc, opt_d, model, base: FlexPoseGenerator, targets: TargetSet, mask: torch.Tensor,
