@@ -267,6 +267,13 @@ def _cmd_grid(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .demo import launch
+
+    launch(port=args.port, share=args.share, server_name=args.host)
+    return 0
+
+
 class _DefaultsFormatter(argparse.HelpFormatter):
     """Help that states each flag's default, unless it is unset (None / off) or the help says it."""
 
@@ -360,6 +367,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--output", default=None, help="write the metrics as JSON here")
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("demo", help="serve the browser demo (Gradio): upload poses, adapt, look, download")
+    p.add_argument("--port", type=int, default=7860, help="local port to serve on")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for every interface)")
+    p.add_argument("--share", action="store_true", help="also open a temporary public gradio.live link")
+    p.set_defaults(func=_cmd_demo)
     return parser
 
 
