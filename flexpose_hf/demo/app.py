@@ -7,6 +7,7 @@ samples COCO JSON, metrics, ...) for ``gradio_client``.
 
 import logging
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -81,6 +82,12 @@ def build_app(bases: list[str] | None = None, max_shots: int = 200):
                 str(result.openpose_zip) if result.openpose_zip else None, [str(p) for p in result.gallery],
                 jobs.metrics_markdown(result.metrics), result.summary)
 
+    def demo_poses(request: gr.Request) -> str:
+        # a copy in the session folder: Gradio serves files from temporary folders wherever the package lives
+        copy = session_root(request) / jobs.DEMO_POSES.name
+        shutil.copyfile(jobs.DEMO_POSES, copy)
+        return str(copy)
+
     def forget_session(request: gr.Request) -> None:
         jobs.clear_folder(session_root(request))
 
@@ -112,7 +119,7 @@ def build_app(bases: list[str] | None = None, max_shots: int = 200):
                 with gr.Accordion("Metrics (JSON)", open=False):
                     metrics = gr.JSON(elem_id="metrics")
 
-        demo_button.click(lambda: str(jobs.DEMO_POSES), outputs=target, api_name=False)
+        demo_button.click(demo_poses, outputs=target, api_name=False)
         target.change(inspect, inputs=[target, base], outputs=upload_info, api_name=False)
         adapt_button.click(adapt, inputs=[target, method, shots, base],
                            outputs=[grid, samples, metrics, adapter, openpose, gallery, table, status],
