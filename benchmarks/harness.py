@@ -31,7 +31,7 @@ import torch
 
 from flexpose_hf import FlexPoseGenerator, load_poses, pose_arrays
 from flexpose_hf.adaptation import METHODS, AdaptConfig, MethodOptions, adapt
-from flexpose_hf.adaptation.run import generator_dir
+from flexpose_hf.hub import generator_dir
 from flexpose_hf.loading import sample_poses
 from flexpose_hf.metrics import LIMB_JOINTS, evaluate_poses
 from flexpose_hf.models.discriminator import load_discriminator

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from flexpose_hf import FlexPoseGenerator, load_poses, pose_arrays
-from flexpose_hf.adaptation.run import generator_dir
+from flexpose_hf.hub import generator_dir
 from flexpose_hf.metrics import LIMB_JOINTS, evaluate_poses, select_joints
 from flexpose_hf.skeletons import get_skeleton
 from flexpose_hf.training.data import split_source

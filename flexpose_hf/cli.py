@@ -147,35 +147,56 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     from .codec import unit_to_canvas
     from .io.export import write_coco
     from .io.npz import write_npz
-    from .loading import base_generator, load_generator, sample_poses
+    from .io.parquet import write_parquet
+    from .loading import base_generator, iter_sample_poses, load_generator
+    from .skeletons import convert_keypoints, get_skeleton
 
     if args.num_samples < 1:
         raise FlexPoseError(f"--num-samples must be >= 1, got {args.num_samples}")
     output = Path(args.output)
-    if output.suffix.lower() not in (".json", ".npz"):
-        raise FlexPoseError(f"--output {output}: use a .json (COCO keypoints) or .npz file name")
+    kind = output.suffix.lower()
+    if kind not in (".json", ".npz", ".parquet"):
+        raise FlexPoseError(f"--output {output}: use a .json (COCO keypoints), .npz or .parquet file name")
+    if not output.parent.is_dir():
+        raise FlexPoseError(f"--output {output}: folder {output.parent} does not exist")
     model = load_generator(args.base, args.adapter)
     base = base_generator(model)
-    check_fits_in_memory(args.num_samples, base.config.z_dim + 4 * base.codec.num_joints)
+    if kind != ".parquet":  # Parquet is written chunk by chunk; the others are built in memory
+        check_fits_in_memory(args.num_samples, base.config.z_dim + 4 * base.codec.num_joints)
     skeleton = base.config.skeleton
-    unit = sample_poses(model, args.num_samples, seed=args.seed, truncation=args.truncation)
-    pixels = unit_to_canvas(unit, args.canvas + 1, margin=0.1)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    if output.suffix.lower() == ".json":
-        write_coco(output, pixels, skeleton, args.canvas, args.canvas,
-                   description=f"{args.num_samples} poses from {args.base or 'mpii-body'}"
-                               + (f" + {args.adapter}" if args.adapter else "") + f", seed {args.seed}")
-    else:
-        write_npz(output, pixels, skeleton, canvas=np.asarray([args.canvas, args.canvas]))
-    if args.openpose_dir:
-        from .export_openpose import write_openpose_folder
+    out_skeleton = get_skeleton(args.skeleton or skeleton).name  # an unknown name fails before sampling
+    first_unit: list[np.ndarray] = []
+    openpose_written = 0
 
-        write_openpose_folder(args.openpose_dir, pixels, skeleton, args.canvas, args.canvas)
+    def pixel_chunks():
+        nonlocal openpose_written
+        for unit in iter_sample_poses(model, args.num_samples, seed=args.seed, truncation=args.truncation):
+            if not first_unit:
+                first_unit.append(unit[:64])
+            pixels = unit_to_canvas(unit, args.canvas + 1, margin=0.1)
+            if args.openpose_dir:
+                from .export_openpose import write_openpose_folder
+
+                write_openpose_folder(args.openpose_dir, pixels, skeleton, args.canvas, args.canvas,
+                                      approximate_head=args.approximate_head, start=openpose_written)
+                openpose_written += len(pixels)
+            yield convert_keypoints(pixels, None, skeleton, out_skeleton)[0]  # joints it lacks stay NaN (v=0)
+
+    described = (f"{args.num_samples} poses from {args.base or 'mpii-body'}"
+                 + (f" + {args.adapter}" if args.adapter else "") + f", seed {args.seed}")
+    if kind == ".parquet":
+        write_parquet(output, pixel_chunks(), out_skeleton, source=described)
+    else:
+        written = np.concatenate(list(pixel_chunks()))
+        if kind == ".json":
+            write_coco(output, written, out_skeleton, args.canvas, args.canvas, description=described)
+        else:
+            write_npz(output, written, out_skeleton, canvas=np.asarray([args.canvas, args.canvas]))
     if args.grid:
         from .drawing import pose_grid
 
-        pose_grid(unit[:64], skeleton, ncols=8, cell=96).save(args.grid)
-    print(f"wrote {args.num_samples} {skeleton} poses on a {args.canvas}x{args.canvas} canvas to {output}")
+        pose_grid(first_unit[0], skeleton, ncols=8, cell=96).save(args.grid)
+    print(f"wrote {args.num_samples} {out_skeleton} poses on a {args.canvas}x{args.canvas} canvas to {output}")
     return 0
 
 
@@ -235,7 +256,7 @@ def _cmd_complete(args: argparse.Namespace) -> int:
     visibility = np.where(labelled, np.where(conv_vis, 2, 1), 1)  # filled joints: COCO v=1
     output.parent.mkdir(parents=True, exist_ok=True)
     if output.suffix.lower() == ".json":
-        write_coco(output, filled, skeleton, 0, 0, image_names=list(ds["image"]), visibility=visibility,
+        write_coco(output, filled, skeleton, None, None, image_names=list(ds["image"]), visibility=visibility,
                    description=f"{args.input} completed on the {skeleton} skeleton (filled joints: v=1)")
     else:
         write_npz(output, filled.astype(np.float32), skeleton, labelled=labelled)
@@ -327,8 +348,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--truncation", type=float, default=1.0, help="pull latents toward the mean (1 = none)")
     p.add_argument("--canvas", type=int, default=256, help="square canvas side in pixels for the output")
-    p.add_argument("--output", required=True, help=".json (COCO person keypoints) or .npz")
+    p.add_argument("--output", required=True,
+                   help=".json (COCO person keypoints), .npz, or .parquet (a Hugging Face dataset, written in chunks)")
+    p.add_argument("--skeleton", default=None,
+                   help="write this registered skeleton (e.g. coco17; joints the generator lacks get v=0); "
+                        "default: the generator's own")
     p.add_argument("--openpose-dir", default=None, help="also write OpenPose JSON + conditioning PNGs here")
+    p.add_argument("--approximate-head", action="store_true",
+                   help="in the OpenPose output, place a nose 40%% of the way from upper neck to head top "
+                        "(MPII/LSP skeletons have no face joints)")
     p.add_argument("--grid", default=None, help="also write a pose-grid PNG here")
     p.set_defaults(func=_cmd_sample)
 

@@ -46,15 +46,16 @@ def openpose_json(pixels18: np.ndarray, width: int, height: int) -> dict:
 
 
 def write_openpose_folder(directory: str | Path, pixels: np.ndarray, skeleton: str, width: int, height: int,
-                          approximate_head: bool = False) -> list[Path]:
+                          approximate_head: bool = False, start: int = 0) -> list[Path]:
     """One ``pose_XXXXXX.json`` (OpenPose format) and ``pose_XXXXXX.png`` (ControlNet conditioning
-    image) per pose. ``pixels`` are N x J x 2 on the W x H canvas. Never touches other files."""
+    image) per pose, numbered from ``start``. ``pixels`` are N x J x 2 on the W x H canvas. Never
+    touches other files."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     op = to_openpose18(np.asarray(pixels, np.float64), skeleton, approximate_head)
     written = []
     for i, pose in enumerate(op):
-        stem = directory / f"pose_{i:06d}"
+        stem = directory / f"pose_{start + i:06d}"
         atomic_write_text(stem.with_suffix(".json"), json.dumps(openpose_json(pose, width, height)))
         import io
 

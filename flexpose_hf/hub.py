@@ -1,4 +1,4 @@
-"""Bundled checkpoints, name resolution, and model cards rendered from ``hub_cards/``."""
+"""Bundled checkpoints, name resolution (bundled name, local dir, Hub id), and model cards."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from string import Template
 
-from huggingface_hub import ModelCard, constants
+from huggingface_hub import ModelCard, ModelCardData, constants
 
 from .errors import CheckpointError
 
@@ -17,6 +17,20 @@ CARD_DIR = PACKAGE_DIR / "hub_cards"
 # Short names of the generators shipped inside the package, in Hub layout.
 BUNDLED = {"mpii-body": CHECKPOINT_DIR / "mpii-body", "helen-face": CHECKPOINT_DIR / "helen-face"}
 DEFAULT_BASE = "mpii-body"
+# The Hub repo ids the bundled generators are published under. Loading one of these ids uses the
+# bundled copy (offline, no download); cards name bases by these ids (the Hub wants repo ids).
+HUB_IDS = {"mpii-body": "flexpose-hf/mpii-body", "helen-face": "flexpose-hf/helen-face"}
+
+CITATION = """```bibtex
+@inproceedings{wang2025flexpose,
+  title     = {FlexPose: Pose Distribution Adaptation with Limited Guidance},
+  author    = {Wang, Zixiao and Weng, Junwu and Liu, Mengyuan and Yu, Bei},
+  booktitle = {Proceedings of the AAAI Conference on Artificial Intelligence},
+  year      = {2025},
+  eprint    = {2412.13463},
+  archivePrefix = {arXiv}
+}
+```"""
 
 
 def _looks_like_path(name: str) -> bool:
@@ -31,6 +45,7 @@ def resolve_pretrained(name_or_path: str | os.PathLike) -> str:
     rather than a confusing repo-id error from huggingface_hub.
     """
     name = str(name_or_path)
+    name = {hub: short for short, hub in HUB_IDS.items()}.get(name, name)
     if name in BUNDLED:
         path = BUNDLED[name]
         if not (path / constants.CONFIG_NAME).exists():
@@ -48,11 +63,51 @@ def resolve_pretrained(name_or_path: str | os.PathLike) -> str:
     return name  # a Hub repo id: resolved from the HF cache or the Hub
 
 
-def render_card(template: str, **fields: object) -> ModelCard:
-    """Fill ``hub_cards/<template>.md`` (``$field`` placeholders) and parse it as a model card."""
-    path = CARD_DIR / f"{template}.md"
-    text = Template(path.read_text(encoding="utf-8")).safe_substitute({k: str(v) for k, v in fields.items()})
-    return ModelCard(text)
+def generator_dir(name_or_path: str) -> str:
+    """Local folder of a base generator (bundled name or Hub id, local dir, or HF cache snapshot)."""
+    resolved = resolve_pretrained(name_or_path)
+    if os.path.isdir(resolved):
+        return resolved
+    from huggingface_hub import snapshot_download
+
+    return snapshot_download(resolved)
+
+
+def hub_id(name_or_path: str) -> str | None:
+    """The Hub repo id of a base: bundled names map to their ids, Hub ids stay, local folders have none."""
+    name = str(name_or_path)
+    if name in HUB_IDS:
+        return HUB_IDS[name]
+    if Path(name).expanduser().exists() or _looks_like_path(name):
+        return None
+    return name
+
+
+def render_card(template: str, card_data: ModelCardData, **fields: object) -> ModelCard:
+    """A model card: ``card_data`` as the YAML header, ``hub_cards/<template>.md`` as the body.
+
+    Every ``$field`` of the template must be given (``citation`` is filled here); a missing one
+    is an error naming it, so no card is ever written with a placeholder left in.
+    """
+    body = Template((CARD_DIR / f"{template}.md").read_text(encoding="utf-8"))
+    values = {"citation": CITATION, **{k: str(v) for k, v in fields.items()}}
+    try:
+        text = body.substitute(values)
+    except KeyError as exc:
+        raise CheckpointError(f"model card template {template!r}: field {exc.args[0]!r} was not given") from None
+    return ModelCard(f"---\n{card_data.to_yaml()}\n---\n\n{text}")
+
+
+def generator_card_data(**extra: object) -> ModelCardData:
+    return ModelCardData(library_name="flexpose_hf", license="apache-2.0", pipeline_tag="unconditional-image-generation",
+                         tags=["flexpose", "pose-generation", "stylegan2", "skeleton-images"], **extra)
+
+
+def picture(file: str, caption: str, folder: Path | None) -> str:
+    """Markdown for a picture saved beside the card in ``folder`` (a note instead when there is none)."""
+    if folder is None or not (folder / file).exists():
+        return f"*(no {file} was saved with these weights)*"
+    return f"![{caption}]({file})"
 
 
 def metrics_table(metrics: dict[str, float], keys: tuple[str, ...] | None = None) -> str:
@@ -79,8 +134,9 @@ def write_generator_card(directory: str | os.PathLike, summary: dict, repo: str 
     directory = Path(directory)
     final = summary.get("final_metrics", {})
     card = render_card(
-        "generator",
-        name=directory.name, repo=repo or directory.name, skeleton=summary["skeleton"],
+        "generator", generator_card_data(),
+        picture=picture("samples.png", "samples from this generator", directory),
+        name=directory.name, repo=HUB_IDS.get(repo, repo) if repo else directory.name, skeleton=summary["skeleton"],
         num_joints=final.get("joints", "J"), data=Path(str(summary["data"])).name,
         training_poses=summary["training_poses"], held_out_poses=summary["held_out_poses"],
         flips="yes" if summary.get("flip_augmentation") else "no", steps=summary["steps"],
@@ -89,11 +145,44 @@ def write_generator_card(directory: str | os.PathLike, summary: dict, repo: str 
         hardware=summary.get("hardware", "2 CPU cores"), parameters=f"{summary['parameters']:,}",
         command=summary["command"], samples_vs_held_out=int(final.get("num_samples", 2000)),
         eval_joints=f"{final.get('joints', '?')} joints", metrics_table=metrics_table(final),
-        quality_note=summary.get("quality_note", ""),
+        quality_note=summary.get("quality_note", "No note on the quality was recorded."),
         data_terms=DATA_TERMS.get(summary["skeleton"], "see the source dataset."),
     )
     card.save(directory / "README.md")
     return card
+
+
+def adapter_card(folder: Path, base: str, method: str, repo: str, **fields: object) -> ModelCard:
+    """The card of an adapted model saved in ``folder``: base named by Hub id, usage for its kind
+    (a PEFT adapter, a w-adaptor or full weights), its grid.png embedded."""
+    is_peft = (folder / "adapter_config.json").exists()
+    base_id = hub_id(base)
+    data = ModelCardData(
+        library_name="peft" if is_peft else "flexpose_hf", license="apache-2.0",
+        pipeline_tag="unconditional-image-generation", tags=["flexpose", "pose-generation", method, "few-shot"],
+        base_model=base_id, base_model_relation=("adapter" if is_peft else "finetune") if base_id else None)
+    base_ref = base_id or base
+    link = f"[`{base_id}`](https://huggingface.co/{base_id})" if base_id else f"`{base}` (a local folder)"
+    loader = f"""```python
+from flexpose_hf.loading import load_generator
+
+model = load_generator(adapter="{repo}")  # loads the base it records, then this {method} adaptation
+poses = model.sample(100, seed=0)["keypoints"]
+```"""
+    if is_peft:
+        loader = f"""```python
+import flexpose_hf  # registers the TAU peft type
+from flexpose_hf import FlexPoseGenerator
+from peft import PeftModel
+
+base = FlexPoseGenerator.from_pretrained("{base_ref}")
+model = PeftModel.from_pretrained(base, "{repo}")
+poses = model.sample(100, seed=0)["keypoints"]
+```"""
+    usage = f"{loader}\n\nor `flexpose sample --adapter {repo} --num-samples 100 --output poses.json`."
+    return render_card("adapter", data, base_link=link, usage=usage, repo=repo, method=method,
+                       picture=picture("grid.png", "source samples, adapted samples from the same noise, target shots", folder),
+                       **fields)
 
 
 def push_folder(folder: str | os.PathLike, repo_id: str, commit_message: str, private: bool | None = None,

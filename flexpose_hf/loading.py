@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -122,19 +124,36 @@ def load_generator(base: str | None = None, adapter: str | None = None) -> nn.Mo
 
 
 def sample_poses(model: nn.Module, num_samples: int, seed: int | None = 0, truncation: float = 1.0,
-                 batch_size: int = 512) -> torch.Tensor:
+                 batch_size: int = 512) -> np.ndarray:
     """Unit-coordinate poses from any generator-like module (plain, PEFT-wrapped or adaptor)."""
-    import numpy as np
+    gen = torch.Generator().manual_seed(seed) if seed is not None else None
+    z = torch.randn(num_samples, base_generator(model).config.z_dim, generator=gen)
+    return decode_latents(model, z, truncation, batch_size)
 
+
+def iter_sample_poses(model: nn.Module, num_samples: int, seed: int | None = 0, truncation: float = 1.0,
+                      chunk: int = 65_536) -> Iterator[np.ndarray]:
+    """``sample_poses`` in chunks of at most ``chunk`` poses, latents drawn chunk by chunk from one
+    seeded stream: memory stays flat however many poses are asked for."""
+    gen = torch.Generator().manual_seed(seed) if seed is not None else None
+    base = base_generator(model)
+    done = 0
+    while done < num_samples:
+        n = min(chunk, num_samples - done)
+        z = torch.randn(n, base.config.z_dim, generator=gen)
+        yield decode_latents(model, z, truncation)
+        done += n
+
+
+def decode_latents(model: nn.Module, z: torch.Tensor, truncation: float = 1.0, batch_size: int = 512) -> np.ndarray:
+    """Unit-coordinate poses of latents ``z`` through any generator-like module."""
     from .codec import canvas_to_unit
 
     base = base_generator(model)
-    gen = torch.Generator().manual_seed(seed) if seed is not None else None
-    z = torch.randn(num_samples, base.config.z_dim, generator=gen)
     out = []
     with torch.inference_mode():  # batches of 512 keep the activations in cache: fastest measured on CPU
-        for chunk in z.split(batch_size):
-            out.append(model(chunk, truncation=truncation, output="keypoints").float().cpu())
+        for part in z.split(batch_size):
+            out.append(model(part, truncation=truncation, output="keypoints").float().cpu())
     canvas = torch.cat(out).numpy() if out else np.zeros((0, base.codec.num_joints, 2), np.float32)
     return canvas_to_unit(canvas, base.config.resolution, base.config.margin).astype(np.float32)
 

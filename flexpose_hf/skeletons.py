@@ -275,3 +275,22 @@ def convert_keypoints(
             vis[..., j] = visible[..., a] & visible[..., b]
     vis &= ~np.isnan(out).any(-1)
     return out, vis
+
+
+# Per-joint OKS sigmas (COCO keypoint evaluation) by joint name. Joints COCO does not annotate get
+# 0.026, the value mmpose's MPII metainfo uses for pelvis, thorax, upper neck and head top.
+_COCO_SIGMAS = {"nose": 0.026, "eye": 0.025, "ear": 0.035, "shoulder": 0.079, "elbow": 0.072, "wrist": 0.062,
+                "hip": 0.107, "knee": 0.087, "ankle": 0.089}
+_EXTRA_SIGMAS = {"pelvis": 0.026, "thorax": 0.026, "upper_neck": 0.026, "head_top": 0.026, "neck": 0.026}
+
+
+def oks_sigmas(skeleton: str | Skeleton) -> list[float] | None:
+    """OKS sigmas for each joint of a body skeleton, by joint name; None when a joint has none (faces)."""
+    sigmas = []
+    for joint in get_skeleton(skeleton).joints:
+        kind = joint.removeprefix("left_").removeprefix("right_")
+        value = _COCO_SIGMAS.get(kind, _EXTRA_SIGMAS.get(joint))
+        if value is None:
+            return None
+        sigmas.append(value)
+    return sigmas

@@ -11,14 +11,24 @@ from typing import Any
 from .errors import CheckpointError
 
 
+def new_file_mode() -> int:
+    """The mode ``open()`` would give a new file under the current umask (mkstemp always uses 0600)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder, then rename."""
+    """Write ``data`` to ``path`` through a temporary file in the same folder, then rename.
+
+    The file gets the mode a plain ``open()`` would (the umask is respected)."""
     path = Path(path)
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as exc:  # name the file asked for, not the temporary one
         raise OSError(exc.errno, f"cannot write there ({exc.strerror})", str(path)) from None
     try:
+        os.fchmod(fd, new_file_mode())
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         os.replace(tmp, path)

@@ -34,7 +34,10 @@ def test_each_method_adapts_saves_and_reloads(tiny_base, tmp_path, method):
     samples = load_poses(out / "samples.json")
     assert len(samples) == 20
     card = (out / "README.md").read_text()
-    assert f"base_model: {tiny_base}" in card and "base_model_relation: adapter" in card
+    header = card.split("---")[1]
+    assert "base_model:" not in header and "base_model_relation" not in header, "a local base has no Hub id; the Hub refuses paths as base_model"
+    assert f"`{tiny_base}` (a local folder)" in card and "$" not in card.split("```bibtex")[0]
+    assert f"library_name: {'peft' if method in ('tau', 'lora', 'lora_all') else 'flexpose_hf'}" in header
     model = load_generator(str(tiny_base), str(out))
     reloaded = sample_poses(model, 20, seed=0)
     from flexpose_hf.codec import unit_to_canvas

@@ -94,3 +94,63 @@ def test_loading_from_the_hf_cache_offline(tmp_path, monkeypatch):
     back = FlexPoseGenerator.from_pretrained("someone/flexpose-cached", cache_dir=str(cache))
     assert back.config == SMALL
     assert os.environ["HF_HUB_OFFLINE"] == "1"
+
+
+def _placeholders(text: str) -> list[str]:
+    import re
+
+    return re.findall(r"\$[A-Za-z_]+", text.split("```bibtex")[0])
+
+
+def test_every_card_kind_renders_without_placeholders(tmp_path):
+    import json
+
+    from huggingface_hub import ModelCard
+
+    from flexpose_hf.hub import BUNDLED, HUB_IDS, adapter_card, write_generator_card
+
+    cards = {}
+    FlexPoseGenerator(FlexPoseGeneratorConfig(channels=[8, 8, 8], z_dim=4, w_dim=8)).save_pretrained(tmp_path / "g")
+    cards["generator without a summary"] = ModelCard.load(tmp_path / "g" / "README.md")
+    summary = json.loads((BUNDLED["mpii-body"] / "training_summary.json").read_text())
+    cards["trained generator"] = write_generator_card(tmp_path / "g", summary, repo="mpii-body")
+    fields = dict(name="run", num_shots=10, target="t.json", target_skeleton="coco17", seed=0, joints="a, b",
+                  steps=200, trainable_parameters=5, wall_seconds=1.0, strength="s", trainable_share="1%",
+                  command="flexpose adapt", metrics_note="n", metrics_table="")
+    peft_dir = tmp_path / "peft"
+    peft_dir.mkdir()
+    (peft_dir / "adapter_config.json").write_text("{}")
+    (peft_dir / "grid.png").write_bytes(b"png")
+    cards["tau adapter"] = adapter_card(peft_dir, "mpii-body", "tau", "me/run", **fields)
+    cards["w-adaptor on a local base"] = adapter_card(tmp_path / "g", str(tmp_path / "g"), "adaptor", "me/run", **fields)
+    for kind, card in cards.items():
+        text = str(card)
+        assert not _placeholders(text), f"{kind}: {_placeholders(text)}"
+        assert "@inproceedings{wang2025flexpose" in text, kind
+    assert cards["trained generator"].data.library_name == "flexpose_hf"
+    assert 'from_pretrained("flexpose-hf/mpii-body")' in str(cards["trained generator"])
+    tau = cards["tau adapter"]
+    assert tau.data.base_model == HUB_IDS["mpii-body"] and tau.data.library_name == "peft"
+    assert "![source samples" in str(tau) and "PeftModel.from_pretrained" in str(tau)
+    local = cards["w-adaptor on a local base"]
+    assert local.data.base_model is None and "load_generator(adapter=" in str(local)
+    assert "no grid.png" in str(local)
+
+
+def test_card_template_field_missing_is_named():
+    from huggingface_hub import ModelCardData
+
+    from flexpose_hf.errors import CheckpointError
+    from flexpose_hf.hub import render_card
+
+    with pytest.raises(CheckpointError, match="template 'adapter': field '[a-z_]+' was not given"):
+        render_card("adapter", ModelCardData(), name="x")
+
+
+def test_bundled_hub_id_loads_the_bundled_copy_offline(monkeypatch):
+    from flexpose_hf import FlexPoseGenerator
+    from flexpose_hf.hub import BUNDLED, HUB_IDS, resolve_pretrained
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert resolve_pretrained(HUB_IDS["helen-face"]) == str(BUNDLED["helen-face"])
+    assert FlexPoseGenerator.from_pretrained(HUB_IDS["helen-face"]).config.skeleton == "face68"

@@ -22,7 +22,7 @@ import torch
 from ..codec import unit_to_canvas
 from ..drawing import pose_grid
 from ..errors import CheckpointError, FlexPoseError
-from ..hub import DEFAULT_BASE, metrics_table, render_card
+from ..hub import DEFAULT_BASE, adapter_card, generator_dir, metrics_table
 from ..io import load_poses, pose_arrays, skeleton_of
 from ..io.export import write_coco
 from ..loading import sample_poses, write_base_fingerprint
@@ -207,7 +207,7 @@ def write_outputs(out: Path, result: AdaptResult, config: AdaptConfig, source: F
         write_coco(staging / "samples.json", to_px(samples), skeleton, SAMPLE_CANVAS, SAMPLE_CANVAS,
                    description=f"{len(samples)} poses sampled from {base_name} adapted with {method}")
         shot_rows = picked.dataset.select(picked.rows.tolist())
-        write_coco(staging / "shots.json", pose_arrays(shot_rows)[0], picked.skeleton, 0, 0,
+        write_coco(staging / "shots.json", pose_arrays(shot_rows)[0], picked.skeleton, None, None,
                    image_names=[f"{r['image']} ({Path(r['source_file']).name} #{r['record_index']})"
                                 for r in shot_rows],
                    description=f"the {len(picked.rows)} target poses used (original coordinates)")
@@ -221,9 +221,8 @@ def write_outputs(out: Path, result: AdaptResult, config: AdaptConfig, source: F
         if "adapted" in metrics:
             table = ("adapted:\n\n" + metrics_table(metrics["adapted"]) + "\n\nsource (unadapted):\n\n"
                      + metrics_table(metrics["source"]))
-        card = render_card(
-            "adapter", name=out.name, repo=repo, base_model=base_name, method=method,
-            num_shots=len(picked.shots), target=Path(target).name, target_skeleton=picked.skeleton,
+        card = adapter_card(
+            staging, base_name, method, repo, name=out.name, num_shots=len(picked.shots), target=Path(target).name, target_skeleton=picked.skeleton,
             seed=config.seed, joints=", ".join(metrics["joints_judged"]), steps=config.steps,
             trainable_parameters=result.adapted.num_trainable, wall_seconds=metrics["adapt_seconds"],
             strength=describe_strength(metrics["strength"]), trainable_share=trainable_share(metrics),
@@ -245,15 +244,3 @@ def describe_strength(strength: dict) -> str:
 
 def trainable_share(metrics: dict) -> str:
     return f"{metrics['trainable_parameters'] / metrics['generator_parameters']:.1%}"
-
-
-def generator_dir(name_or_path: str) -> str:
-    """Local folder of a base generator (bundled name, local dir, or HF cache snapshot)."""
-    from ..hub import resolve_pretrained
-
-    resolved = resolve_pretrained(name_or_path)
-    if os.path.isdir(resolved):
-        return resolved
-    from huggingface_hub import snapshot_download
-
-    return snapshot_download(resolved)

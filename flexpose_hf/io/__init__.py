@@ -24,12 +24,13 @@ from .lsp import read_lsp_mat
 from .mpii import read_mpii_csv
 from .npz import read_npz, write_npz
 from .openpose import MARKET_HEADER, read_openpose_csv
+from .parquet import read_parquet, write_parquet
 from .pts import read_pts
 from .records import PoseRecords
 
 logger = logging.getLogger(__name__)
 
-FORMATS = ("coco", "mpii", "lsp", "pts", "openpose", "npz")
+FORMATS = ("coco", "mpii", "lsp", "pts", "openpose", "npz", "parquet")
 
 _READERS: dict[str, Callable[..., PoseRecords]] = {
     "coco": lambda p, s: read_coco(p, s),
@@ -38,6 +39,7 @@ _READERS: dict[str, Callable[..., PoseRecords]] = {
     "pts": lambda p, s: read_pts(p, s),
     "openpose": lambda p, s: read_openpose_csv(p),
     "npz": lambda p, s: read_npz(p),
+    "parquet": lambda p, s: read_parquet(p),
 }
 
 
@@ -47,8 +49,8 @@ def detect_format(path: str | Path) -> str:
     if path.is_dir():
         return "pts"
     suffix = path.suffix.lower()
-    if suffix in (".json", ".mat", ".pts", ".npz"):
-        return {".json": "coco", ".mat": "lsp", ".pts": "pts", ".npz": "npz"}[suffix]
+    if suffix in (".json", ".mat", ".pts", ".npz", ".parquet"):
+        return {".json": "coco", ".mat": "lsp", ".pts": "pts", ".npz": "npz", ".parquet": "parquet"}[suffix]
     if suffix == ".csv":
         with open(path, encoding="utf-8", errors="replace") as fh:
             header = fh.readline().strip()
@@ -90,8 +92,8 @@ def load_poses(
 
     Args:
         path: an annotation file (COCO JSON, MPII CSV, LSP ``joints.mat``, ``.pts``, Market-1501
-            OpenPose CSV, flexpose ``.npz``) or a folder of ``.pts`` files.
-        format: one of ``coco, mpii, lsp, pts, openpose, npz``; detected when omitted.
+            OpenPose CSV, flexpose ``.npz`` or ``.parquet``) or a folder of ``.pts`` files.
+        format: one of ``coco, mpii, lsp, pts, openpose, npz, parquet``; detected when omitted.
         skeleton: convert to this registered skeleton by joint name (missing joints stay NaN).
         complete_only: drop poses with any missing joint; the count dropped is logged and
             stored in the dataset's metadata (``pose_metadata(ds)["dropped_incomplete"]``).
@@ -121,5 +123,5 @@ def load_poses(
 
 __all__ = [
     "FORMATS", "PoseRecords", "complete_mask", "detect_format", "few_shot_split", "load_poses",
-    "pose_arrays", "pose_metadata", "read_records", "records_to_dataset", "skeleton_of", "write_npz",
+    "pose_arrays", "pose_metadata", "read_records", "records_to_dataset", "skeleton_of", "write_npz", "write_parquet",
 ]

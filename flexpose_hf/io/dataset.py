@@ -25,6 +25,7 @@ def pose_features(num_joints: int) -> datasets.Features:
             "source_file": datasets.Value("string"),
             "record_index": datasets.Value("int64"),
             "image": datasets.Value("string"),
+            "skeleton": datasets.Value("string"),  # in every row, so it survives Parquet and push_to_hub
         }
     )
 
@@ -41,6 +42,7 @@ def records_to_dataset(records: PoseRecords, **meta: object) -> datasets.Dataset
         "source_file": records.source_files,
         "record_index": records.record_index,
         "image": records.images,
+        "skeleton": [skeleton.name] * len(records.keypoints),
     }
     return datasets.Dataset.from_dict(table, features=info.features, info=info)
 
@@ -56,8 +58,17 @@ def pose_metadata(dataset: datasets.Dataset) -> dict:
 
 
 def skeleton_of(dataset: datasets.Dataset) -> str:
-    """The registered skeleton name recorded in a pose dataset."""
-    return pose_metadata(dataset)["skeleton"]
+    """The registered skeleton name of a pose dataset: from its flexpose metadata, or (after a Parquet
+    round trip or ``load_dataset``, which keep no metadata prose) from its ``skeleton`` column."""
+    try:
+        return pose_metadata(dataset)["skeleton"]
+    except FlexPoseError:
+        if "skeleton" not in dataset.column_names or len(dataset) == 0:
+            raise
+        names = set(dataset.unique("skeleton"))
+        if len(names) != 1:
+            raise FlexPoseError(f"the dataset's rows name {len(names)} skeletons ({', '.join(sorted(names))})") from None
+        return get_skeleton(names.pop()).name
 
 
 def pose_arrays(dataset: datasets.Dataset) -> tuple[np.ndarray, np.ndarray]:

@@ -7,20 +7,24 @@ from pathlib import Path
 
 import numpy as np
 
-from ..skeletons import get_skeleton
+from ..skeletons import get_skeleton, oks_sigmas
 from ..utils import atomic_write_text
 
 
 def coco_document(
     keypoints: np.ndarray,
     skeleton: str,
-    width: int,
-    height: int,
+    width: int | None,
+    height: int | None,
     image_names: list[str] | None = None,
     description: str = "",
     visibility: np.ndarray | None = None,
 ) -> dict:
-    """A COCO person-keypoints document: one image and one annotation per pose (pixels; NaN = missing)."""
+    """A COCO person-keypoints document: one image and one annotation per pose (pixels; NaN = missing).
+
+    ``width``/``height`` None (the original images' sizes are unknown, as for annotations read from
+    CSV or ``.mat``): each image gets the smallest canvas holding its pose, so tools that clip boxes
+    to the image (mmpose, COCOeval) keep them."""
     s = get_skeleton(skeleton)
     kp = np.asarray(keypoints, np.float64)
     images, annotations = [], []
@@ -36,22 +40,29 @@ def coco_document(
         else:
             bbox = [0.0, 0.0, 0.0, 0.0]
         name = image_names[i] if image_names else f"pose_{i:06d}.png"
-        images.append({"id": i + 1, "file_name": name, "width": width, "height": height})
+        w, h = width, height
+        if w is None or h is None:
+            far = np.ceil(pose[present].max(0)) + 1 if present.any() else np.ones(2)
+            w, h = int(max(far[0], 1)), int(max(far[1], 1))
+        images.append({"id": i + 1, "file_name": name, "width": w, "height": h})
         annotations.append({
             "id": i + 1, "image_id": i + 1, "category_id": 1, "iscrowd": 0,
             "keypoints": [float(v) if v % 1 else int(v) for v in triples.ravel()],
             "num_keypoints": int(present.sum()), "bbox": bbox, "area": round(bbox[2] * bbox[3], 2),
         })
+    category = {"id": 1, "name": "person", "supercategory": "person", "keypoints": list(s.joints),
+                "skeleton": [[a + 1, b + 1] for a, b in s.limbs]}
+    if (sigmas := oks_sigmas(s)) is not None:
+        category["sigmas"] = sigmas  # OKS per joint (as mmpose metainfo); COCOeval's defaults fit coco17
     return {
         "info": {"description": description or f"poses on the {s.name} skeleton", "version": "1.0"},
         "images": images,
         "annotations": annotations,
-        "categories": [{"id": 1, "name": "person", "supercategory": "person", "keypoints": list(s.joints),
-                        "skeleton": [[a + 1, b + 1] for a, b in s.limbs]}],
+        "categories": [category],
     }
 
 
-def write_coco(path: str | Path, keypoints: np.ndarray, skeleton: str, width: int, height: int,
+def write_coco(path: str | Path, keypoints: np.ndarray, skeleton: str, width: int | None, height: int | None,
                image_names: list[str] | None = None, description: str = "",
                visibility: np.ndarray | None = None) -> None:
     doc = coco_document(keypoints, skeleton, width, height, image_names, description, visibility)

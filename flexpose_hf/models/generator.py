@@ -254,19 +254,21 @@ class FlexPoseGenerator(
     def generate_model_card(self, *args: Any, **kwargs: Any) -> ModelCard:
         """The card saved by ``save_pretrained``/``push_to_hub``: the loaded folder's own card when it has
         one (it records data, command and measured metrics), else one rendered from the config."""
-        from ..hub import render_card
+        from ..hub import generator_card_data, hub_id, picture, render_card
 
         source = getattr(self, "_source_dir", None)
         if source and (Path(source) / "README.md").exists():
             return ModelCard((Path(source) / "README.md").read_text(encoding="utf-8"))
         unknown = "not recorded"
+        repo = hub_id(self.name_or_path) if self.name_or_path else None
         return render_card(
-            "generator", name=self.name_or_path or "flexpose-generator", repo=self.name_or_path or "REPO_ID",
+            "generator", generator_card_data(), picture=picture("samples.png", "samples", None),
+            name=self.name_or_path or "flexpose-generator", repo=repo or "YOUR-NAME/flexpose-generator",
             skeleton=self.config.skeleton, num_joints=self.codec.num_joints, data=unknown, training_poses=unknown,
             held_out_poses=unknown, flips=unknown, steps=unknown, batch_size=unknown, wall_minutes=unknown,
             hardware=unknown, parameters=f"{sum(p.numel() for p in self.parameters()):,}", command=unknown,
             samples_vs_held_out=0, eval_joints=unknown, metrics_table="(no metrics recorded)",
-            data_terms="see the training data's terms.")
+            data_terms="see the training data's terms.", quality_note="No quality was measured for these weights.")
 
     @classmethod
     def _from_pretrained(

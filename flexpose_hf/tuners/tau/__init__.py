@@ -18,4 +18,6 @@ def register_tau() -> None:
     PEFT_TYPE_TO_PREFIX_MAPPING.setdefault(TAU_PEFT_TYPE, TauModel.prefix)
 
 
+register_tau()  # importing the tuner is enough for PeftConfig/PeftModel.from_pretrained to know TAU
+
 __all__ = ["DEFAULT_TAU_LAYERS", "TAU_PEFT_TYPE", "Linear", "TauConfig", "TauLayer", "TauModel", "register_tau"]
