@@ -73,11 +73,12 @@ def write_parquet(path: str | Path, chunks: Iterable[np.ndarray], skeleton: str,
 
 def read_parquet(path: Path) -> PoseRecords:
     """A pose Parquet file written by flexpose (or any with ``keypoints`` and ``skeleton`` columns)."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
         table = pq.read_table(path)
-    except Exception as exc:  # pyarrow raises several unrelated types for a damaged file
+    except (OSError, ValueError, pa.ArrowException) as exc:  # pyarrow's errors for a damaged file
         raise PoseFormatError(path, f"not a readable Parquet file ({type(exc).__name__}: {exc})") from None
     for column in ("keypoints", "skeleton"):
         if column not in table.column_names:
