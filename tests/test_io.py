@@ -229,3 +229,27 @@ def test_npz_roundtrip(tmp_path):
     back, vis = pose_arrays(ds)
     np.testing.assert_array_equal(back, kp)
     assert not vis[1, 3] and vis[0].all()
+
+
+def test_mmpose_mpii_json_matches_the_csv_reader(shared_data, tmp_path):
+    """mmpose's MPII JSON written from real MPII CSV rows reads back to the same poses."""
+    csv_ds = load_poses(shared_data / "mpii" / "mpii_dataset.csv").select(range(50))
+    kp, vis = pose_arrays(csv_ds)
+    people = [{"joints": np.nan_to_num(k, nan=-1.0).tolist(), "joints_vis": v.astype(int).tolist(),
+               "image": img, "center": [0, 0], "scale": 1.0} for k, v, img in zip(kp, vis, csv_ds["image"])]
+    (tmp_path / "mpii_val.json").write_text(json.dumps(people))
+    ds = load_poses(tmp_path / "mpii_val.json")
+    assert skeleton_of(ds) == "mpii16" and list(ds["image"]) == list(csv_ds["image"])
+    np.testing.assert_array_equal(pose_arrays(ds)[0], kp)
+
+
+def test_mmpose_mpii_json_errors_name_the_record(tmp_path):
+    good = {"joints": [[10.0, 20.0]] * 16, "joints_vis": [1] * 16, "image": "a.jpg"}
+    (tmp_path / "m.json").write_text(json.dumps([good, {**good, "joints": [[1, 2]] * 15}]))
+    with pytest.raises(PoseFormatError, match=r"m.json, record 1: 'joints' is not 16 x/y pairs"):
+        load_poses(tmp_path / "m.json")
+    (tmp_path / "v.json").write_text(json.dumps([{**good, "joints_vis": [1] * 3}]))
+    with pytest.raises(PoseFormatError, match="record 0: 'joints_vis' has 3 entries"):
+        load_poses(tmp_path / "v.json")
+    (tmp_path / "ok.json").write_text(json.dumps([{**good, "joints_vis": [0] + [1] * 15}]))
+    assert np.isnan(np.asarray(load_poses(tmp_path / "ok.json")[0]["keypoints"], float)[0]).all()

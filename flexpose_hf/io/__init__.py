@@ -21,7 +21,7 @@ from .dataset import (
     skeleton_of,
 )
 from .lsp import read_lsp_mat
-from .mpii import read_mpii_csv
+from .mpii import read_mmpose_mpii_json, read_mpii_csv
 from .npz import read_npz, write_npz
 from .openpose import MARKET_HEADER, read_openpose_csv
 from .parquet import read_parquet, write_parquet
@@ -30,11 +30,12 @@ from .records import PoseRecords
 
 logger = logging.getLogger(__name__)
 
-FORMATS = ("coco", "mpii", "lsp", "pts", "openpose", "npz", "parquet")
+FORMATS = ("coco", "mmpose_mpii", "mpii", "lsp", "pts", "openpose", "npz", "parquet")
 
 _READERS: dict[str, Callable[..., PoseRecords]] = {
     "coco": lambda p, s: read_coco(p, s),
     "mpii": lambda p, s: read_mpii_csv(p),
+    "mmpose_mpii": lambda p, s: read_mmpose_mpii_json(p),
     "lsp": lambda p, s: read_lsp_mat(p),
     "pts": lambda p, s: read_pts(p, s),
     "openpose": lambda p, s: read_openpose_csv(p),
@@ -49,8 +50,12 @@ def detect_format(path: str | Path) -> str:
     if path.is_dir():
         return "pts"
     suffix = path.suffix.lower()
-    if suffix in (".json", ".mat", ".pts", ".npz", ".parquet"):
-        return {".json": "coco", ".mat": "lsp", ".pts": "pts", ".npz": "npz", ".parquet": "parquet"}[suffix]
+    if suffix == ".json":  # a COCO document is an object; mmpose's MPII annotations are a list of persons
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            start = fh.read(4096).lstrip()
+        return "mmpose_mpii" if start.startswith("[") else "coco"
+    if suffix in (".mat", ".pts", ".npz", ".parquet"):
+        return {".mat": "lsp", ".pts": "pts", ".npz": "npz", ".parquet": "parquet"}[suffix]
     if suffix == ".csv":
         with open(path, encoding="utf-8", errors="replace") as fh:
             header = fh.readline().strip()
@@ -91,9 +96,9 @@ def load_poses(
     """Load pose annotations as a ``datasets.Dataset``.
 
     Args:
-        path: an annotation file (COCO JSON, MPII CSV, LSP ``joints.mat``, ``.pts``, Market-1501
-            OpenPose CSV, flexpose ``.npz`` or ``.parquet``) or a folder of ``.pts`` files.
-        format: one of ``coco, mpii, lsp, pts, openpose, npz, parquet``; detected when omitted.
+        path: an annotation file (COCO JSON, mmpose's MPII JSON, MPII CSV, LSP ``joints.mat``,
+            ``.pts``, Market-1501 OpenPose CSV, flexpose ``.npz`` or ``.parquet``) or a folder of ``.pts`` files.
+        format: one of ``coco, mmpose_mpii, mpii, lsp, pts, openpose, npz, parquet``; detected when omitted.
         skeleton: convert to this registered skeleton by joint name (missing joints stay NaN).
         complete_only: drop poses with any missing joint; the count dropped is logged and
             stored in the dataset's metadata (``pose_metadata(ds)["dropped_incomplete"]``).

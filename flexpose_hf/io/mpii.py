@@ -50,3 +50,39 @@ def read_mpii_csv(path: Path) -> PoseRecords:
         record_index=list(range(len(body))),
         images=[row[name_col] if name_col is not None else "" for row in body],
     )
+
+
+def read_mmpose_mpii_json(path: Path) -> PoseRecords:
+    """mmpose's MPII annotations (``mpii_train.json``/``mpii_val.json``): a JSON list of persons, each
+    with ``joints`` (16 x/y in MPII order), ``joints_vis`` (1 labelled, 0 not) and ``image``."""
+    import json
+
+    try:
+        people = json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise PoseFormatError(path, f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    if not isinstance(people, list):
+        raise PoseFormatError(path, "not an mmpose MPII file: the top level is not a list of persons")
+    xy = np.empty((len(people), len(MPII_CSV_JOINTS), 2), np.float64)
+    labelled = np.empty((len(people), len(MPII_CSV_JOINTS)), bool)
+    for r, person in enumerate(people):
+        if not isinstance(person, dict) or "joints" not in person:
+            raise PoseFormatError(path, "a person without a 'joints' list", record=r)
+        try:
+            xy[r] = np.asarray(person["joints"], np.float64).reshape(len(MPII_CSV_JOINTS), 2)
+        except (ValueError, TypeError):
+            raise PoseFormatError(path, f"'joints' is not {len(MPII_CSV_JOINTS)} x/y pairs", record=r) from None
+        vis = person.get("joints_vis", [1] * len(MPII_CSV_JOINTS))
+        if len(vis) != len(MPII_CSV_JOINTS):
+            raise PoseFormatError(path, f"'joints_vis' has {len(vis)} entries, not {len(MPII_CSV_JOINTS)}", record=r)
+        labelled[r] = np.asarray(vis, float) > 0
+    check_finite(path, xy)
+    missing = ~labelled | (xy < 0).all(-1)
+    return PoseRecords(
+        skeleton="mpii16",
+        keypoints=np.where(missing[..., None], np.nan, xy).astype(np.float32),
+        visible=~missing,
+        source_files=[str(path)] * len(people),
+        record_index=list(range(len(people))),
+        images=[str(p.get("image", "")) for p in people],
+    )
