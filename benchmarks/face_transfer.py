@@ -57,7 +57,7 @@ def main() -> None:
     args.figure.parent.mkdir(parents=True, exist_ok=True)
     adapters = [a for m in args.methods.split(",") for a in ("--adapter", str(args.work / m))]
     flexpose("grid", "--base", "helen-face", *adapters, "--target", str(held),
-             "--num", "8", "--seed", str(args.seed), "--output", str(args.figure))
+             "--num-samples", "8", "--seed", str(args.seed), "--output", str(args.figure))
     print(json.dumps({m: {k: round(r[k], 3) for k in ("nn1", "precision", "recall", "coverage", "memorization")
                           if k in r} for m, r in results.items()}, indent=1))
 

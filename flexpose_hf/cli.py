@@ -34,7 +34,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
     ds = load_poses(args.input, format=args.format, skeleton=args.skeleton)
     skeleton = get_skeleton(skeleton_of(ds))
     keypoints, _ = pose_arrays(ds)
-    keypoints = keypoints[: args.num]
+    keypoints = keypoints[: args.max_poses]
     usable = ~np.isnan(keypoints).all(axis=(1, 2))
     keypoints = keypoints[usable]
     if len(keypoints) == 0:
@@ -272,16 +272,16 @@ def _cmd_grid(args: argparse.Namespace) -> int:
 
     source = load_generator(args.base or (base_of(args.adapter[0]) if args.adapter else None))
     skeleton = base_generator(source).config.skeleton
-    rows, labels = [sample_poses(source, args.num, seed=args.seed)], ["source"]
+    rows, labels = [sample_poses(source, args.num_samples, seed=args.seed)], ["source"]
     for adapter in args.adapter:
-        rows.append(sample_poses(load_generator(args.base, adapter), args.num, seed=args.seed))
+        rows.append(sample_poses(load_generator(args.base, adapter), args.num_samples, seed=args.seed))
         labels.append("adapted (same z)" if len(args.adapter) == 1 else f"{Path(adapter).name} (same z)")
     if args.target:
         ds = load_poses(args.target, format=args.format)
         kp, vis = pose_arrays(ds)
         converted, _ = convert_keypoints(kp, vis, skeleton_of(ds), skeleton)
         usable = converted[~np.isnan(converted).all(axis=(1, 2))]
-        rows.append(usable[np.random.default_rng(args.seed).permutation(len(usable))[: args.num]])
+        rows.append(usable[np.random.default_rng(args.seed).permutation(len(usable))[: args.num_samples]])
         labels.append("real target")
     pose_grid(rows, skeleton, cell=args.cell, row_labels=labels).save(args.output)
     print(f"wrote {args.output} ({', '.join(labels)})")
@@ -305,12 +305,17 @@ class _DefaultsFormatter(argparse.HelpFormatter):
         return f"{text} (default: %(default)s)"
 
 
-class _DefaultsParser(argparse.ArgumentParser):
-    """Subcommand parsers whose --help shows the defaults."""
+class ArgumentParser(argparse.ArgumentParser):
+    """The flexpose parsers (CLI and examples): defaults in --help, hyphen and underscore spellings."""
 
     def __init__(self, *args, **kwargs) -> None:
         kwargs.setdefault("formatter_class", _DefaultsFormatter)
         super().__init__(*args, **kwargs)
+
+    def add_argument(self, *names: str, **kwargs):
+        """Every ``--a-b`` flag also answers to ``--a_b`` (the accelerate/diffusers scripts' spelling)."""
+        aliases = ["--" + n[2:].replace("-", "_") for n in names if n.startswith("--") and "-" in n[2:]]
+        return super().add_argument(*names, *[a for a in aliases if a not in names], **kwargs)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -323,7 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="flexpose", description="FlexPose pose generation and adaptation.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     parser.add_argument("--version", action="version", version=f"flexpose {installed}")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_DefaultsParser)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
 
     p = sub.add_parser("skeletons", help="list the registered skeletons")
     p.set_defaults(func=_cmd_skeletons)
@@ -333,7 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default=None, help="coco, mpii, lsp, pts, openpose or npz (detected if omitted)")
     p.add_argument("--skeleton", default=None, help="convert to this skeleton by joint name")
     p.add_argument("--resolution", type=int, default=32, help="skeleton-image side in pixels")
-    p.add_argument("--num", type=int, default=64, help="at most this many poses")
+    p.add_argument("--max-poses", type=int, default=64, help="draw at most this many poses")
     p.add_argument("--output-dir", required=True, help="folder for the pictures")
     p.set_defaults(func=_cmd_render)
     p = sub.add_parser("adapt", help="adapt a source generator to a few target poses")
@@ -378,7 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="an adapter folder or Hub repo id (repeat to compare several; one row each)")
     p.add_argument("--target", default=None, help="real target poses for the last row")
     p.add_argument("--format", default=None, help="input format (detected if omitted)")
-    p.add_argument("--num", type=int, default=8, help="poses per row")
+    p.add_argument("--num-samples", type=int, default=8, help="poses per row (sampled, or the first real ones)")
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--cell", type=int, default=128, help="pixels per pose in the picture")
     p.add_argument("--output", required=True, help="PNG file")

@@ -101,6 +101,8 @@ def load_generator(base: str | None = None, adapter: str | None = None) -> nn.Mo
     if (path / "adapter_config.json").exists():
         from peft import PeftModel
 
+        from . import tuners  # noqa: F401  (importing the tuner registers the TAU peft type)
+
         read_json(path / "adapter_config.json")
         read_safetensors(path / "adapter_model.safetensors")
         try:

@@ -306,7 +306,7 @@ def test_adapter_alone_loads_its_recorded_base(tiny_base, tmp_path):
     assert main(["sample", "--adapter", str(tmp_path / "a"), "--num-samples", "4", "--output",
                  str(tmp_path / "s.json")]) == 0
     assert len(load_poses(tmp_path / "s.json")) == 4
-    assert main(["grid", "--adapter", str(tmp_path / "a"), "--num", "2", "--output", str(tmp_path / "g.png")]) == 0
+    assert main(["grid", "--adapter", str(tmp_path / "a"), "--num-samples", "2", "--output", str(tmp_path / "g.png")]) == 0
     with pytest.raises(CheckpointError, match="different base model"):
         load_generator("helen-face", str(tmp_path / "a"))  # explicit base must match the adapter's
 

@@ -42,7 +42,7 @@ def test_main_job_on_the_bundled_default(tmp_path, capsys):
     from PIL import Image
 
     compare = tmp_path / "compare.png"  # one row per repeated --adapter, under the source row
-    assert main(["grid", "--adapter", str(out), "--adapter", str(out), "--num", "3", "--cell", "32",
+    assert main(["grid", "--adapter", str(out), "--adapter", str(out), "--num-samples", "3", "--cell", "32",
                  "--output", str(compare)]) == 0
     assert Image.open(compare).size == (32 + 3 * 32, 3 * 32)
 
@@ -52,7 +52,7 @@ def test_grid_picture(tmp_path):
 
     demo = Path(__file__).resolve().parents[1] / "flexpose_hf" / "data" / "coco_demo_10.json"
     out = tmp_path / "grid.png"
-    assert main(["grid", "--base", "helen-face", "--num", "4", "--cell", "64", "--output", str(out)]) == 0
+    assert main(["grid", "--base", "helen-face", "--num-samples", "4", "--cell", "64", "--output", str(out)]) == 0
     assert Image.open(out).size == (64 + 4 * 64, 64)
-    assert main(["grid", "--target", str(demo), "--num", "5", "--cell", "64", "--output", str(out)]) == 0
+    assert main(["grid", "--target", str(demo), "--num-samples", "5", "--cell", "64", "--output", str(out)]) == 0
     assert Image.open(out).size == (64 + 5 * 64, 2 * 64)

@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from flexpose_hf import FlexPoseGenerator, draw_openpose, get_skeleton
+from flexpose_hf import FlexPoseError, FlexPoseGenerator, draw_openpose, get_skeleton
 from flexpose_hf.cli import main
 from flexpose_hf.export_openpose import fit_unit_poses, to_openpose18
 from flexpose_hf.pipelines import FlexPoseControlNetPipeline
@@ -57,20 +57,93 @@ def tiny_pipe(tmp_path_factory):
     return pipe
 
 
-def test_pipeline_end_to_end(tiny_pipe, tiny_base):
+SD15_PARTS = ("vae", "text_encoder", "tokenizer", "unet", "controlnet", "scheduler")
+SMALL = {"height": 32, "width": 32, "num_inference_steps": 2}
+
+
+def _pixels(images):
+    return [np.asarray(im) for im in images]
+
+
+def test_pipeline_is_a_diffusion_pipeline_with_one_pose_per_image(tiny_pipe, tiny_base):
+    from diffusers import DiffusionPipeline
+    from diffusers.utils import BaseOutput
+
     generator = FlexPoseGenerator.from_pretrained(tiny_base)
-    pipeline = FlexPoseControlNetPipeline(generator, tiny_pipe)
-    kwargs = {"height": 32, "width": 32, "num_inference_steps": 2}
-    out = pipeline("a dancer", num_images=3, seed=0, **kwargs)
-    assert len(out.images) == 3 and out.keypoints.shape == (3, 18, 2)
+    pipeline = FlexPoseControlNetPipeline(generator, **{k: tiny_pipe.components[k] for k in SD15_PARTS})
+    pipeline.set_progress_bar_config(disable=True)
+    assert isinstance(pipeline, DiffusionPipeline) and pipeline.to("cpu") is pipeline
+    assert pipeline.components["pose_generator"] is generator and not pipeline.is_sdxl
+    out = pipeline(["a dancer", "a climber"], num_images_per_prompt=2, generator=torch.Generator().manual_seed(0),
+                   **SMALL)
+    assert isinstance(out, BaseOutput) and len(out.images) == 4 and out.keypoints.shape == (4, 18, 2)
+    assert len({kp.tobytes() for kp in out.keypoints}) == 4, "each image gets its own pose"
     for kp, cond in zip(out.keypoints, out.conditioning_images):
         assert (np.asarray(cond) == np.asarray(draw_openpose(kp, 32, 32))).all()
-    again = pipeline("a dancer", num_images=3, seed=0, **kwargs)
-    assert all((np.asarray(a) == np.asarray(b)).all() for a, b in zip(out.images, again.images))
-    other = pipeline("a dancer", num_images=3, seed=1, **kwargs)
-    assert not np.allclose(other.keypoints, out.keypoints, equal_nan=True)
-    weak = pipeline("a dancer", keypoints=out.keypoints, seed=0, controlnet_conditioning_scale=0.0, **kwargs)
-    assert any((np.asarray(a) != np.asarray(b)).any() for a, b in zip(out.images, weak.images))
+    again = pipeline(["a dancer", "a climber"], num_images_per_prompt=2, generator=torch.Generator().manual_seed(0),
+                     **SMALL)
+    assert all((a == b).all() for a, b in zip(_pixels(out.images), _pixels(again.images)))
+    np.testing.assert_array_equal(again.keypoints, out.keypoints)
+    other = pipeline("a dancer", generator=torch.Generator().manual_seed(1), **SMALL)
+    assert not np.allclose(other.keypoints[0], out.keypoints[0], equal_nan=True)
+    weak = pipeline(["a dancer", "a climber"], num_images_per_prompt=2, keypoints=out.keypoints,
+                    generator=torch.Generator().manual_seed(0), controlnet_conditioning_scale=0.0, **SMALL)
+    assert any((a != b).any() for a, b in zip(_pixels(out.images), _pixels(weak.images))), "the poses condition"
+    images, keypoints, conditioning = pipeline("a dancer", return_dict=False, **SMALL)
+    assert len(images) == 1 and keypoints.shape == (1, 18, 2)
+    with pytest.raises(FlexPoseError, match="expected 2 x 18 x 2"):
+        pipeline("a dancer", num_images_per_prompt=2, keypoints=out.keypoints, **SMALL)
+
+
+def test_pipeline_saves_and_loads_like_diffusers(tiny_pipe, tiny_base, tmp_path):
+    generator = FlexPoseGenerator.from_pretrained(tiny_base)
+    pipeline = FlexPoseControlNetPipeline(generator, approximate_head=True,
+                                          **{k: tiny_pipe.components[k] for k in SD15_PARTS})
+    pipeline.save_pretrained(tmp_path / "saved")
+    loaded = FlexPoseControlNetPipeline.from_pretrained(str(tmp_path / "saved"))
+    loaded.set_progress_bar_config(disable=True)
+    assert isinstance(loaded.pose_generator, FlexPoseGenerator) and loaded.config.approximate_head
+    a = pipeline("x", generator=torch.Generator().manual_seed(0), **SMALL)
+    b = loaded("x", generator=torch.Generator().manual_seed(0), **SMALL)
+    np.testing.assert_array_equal(a.keypoints, b.keypoints)
+    assert (np.asarray(a.images[0]) == np.asarray(b.images[0])).all()
+
+
+def test_from_pretrained_assembles_sd15_and_sdxl_bases(tiny_pipe, tiny_base, tmp_path):
+    """A Stable Diffusion base and an OpenPose ControlNet by id (local folders here; Hub ids go the same way)."""
+    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
+    from tiny_sd import tiny_sdxl_components
+
+    parts = {k: tiny_pipe.components[k] for k in SD15_PARTS if k != "controlnet"}
+    StableDiffusionPipeline(**parts, safety_checker=None, feature_extractor=None,
+                            requires_safety_checker=False).save_pretrained(tmp_path / "sd15")
+    tiny_pipe.controlnet.save_pretrained(tmp_path / "sd15-openpose")
+    sd15 = FlexPoseControlNetPipeline.from_pretrained(str(tmp_path / "sd15"), controlnet=str(tmp_path / "sd15-openpose"),
+                                                      pose_generator=str(tiny_base))
+    sd15.set_progress_bar_config(disable=True)
+    assert not sd15.is_sdxl and len(sd15("a runner", **SMALL).images) == 1
+    import runpy
+    import sys
+
+    argv = ["controlnet_synthesis.py", "--stable-diffusion", str(tmp_path / "sd15"), "--controlnet",
+            str(tmp_path / "sd15-openpose"), "--base", str(tiny_base), "--prompt", "a runner", "--num-samples", "2",
+            "--height", "32", "--width", "32", "--num_inference_steps", "2", "--output-dir", str(tmp_path / "out")]
+    old, sys.argv = sys.argv, argv
+    try:
+        runpy.run_path(str(Path(__file__).parents[1] / "examples" / "controlnet_synthesis.py"), run_name="__main__")
+    finally:
+        sys.argv = old
+    written = json.loads((tmp_path / "out" / "keypoints.json").read_text())
+    assert len(written) == 2 and (tmp_path / "out" / "image_0001.png").exists()
+
+    xl = tiny_sdxl_components(tmp_path / "tok")
+    StableDiffusionXLPipeline(**{k: v for k, v in xl.items() if k != "controlnet"}).save_pretrained(tmp_path / "sdxl")
+    xl["controlnet"].save_pretrained(tmp_path / "sdxl-openpose")
+    sdxl = FlexPoseControlNetPipeline.from_pretrained(str(tmp_path / "sdxl"), controlnet=str(tmp_path / "sdxl-openpose"),
+                                                      pose_generator=str(tiny_base))
+    sdxl.set_progress_bar_config(disable=True)
+    out = sdxl("a runner", num_images_per_prompt=2, generator=torch.Generator().manual_seed(0), **SMALL)
+    assert sdxl.is_sdxl and len(out.images) == 2 and out.images[0].size == (32, 32)
 
 
 def test_sample_openpose_folder(tiny_base, tmp_path):

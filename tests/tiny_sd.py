@@ -57,3 +57,31 @@ def tiny_controlnet_pipeline(tmp: Path):
     )
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+def tiny_sdxl_components(tmp: Path) -> dict:
+    """SDXL ControlNet components (two text encoders, text-time embedding) with random weights."""
+    from diffusers import AutoencoderKL, ControlNetModel, EulerDiscreteScheduler, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
+
+    torch.manual_seed(0)
+    sdxl = {"addition_embed_type": "text_time", "addition_time_embed_dim": 8, "cross_attention_dim": 32,
+            "projection_class_embeddings_input_dim": 6 * 8 + 16, "use_linear_projection": True}
+    unet = UNet2DConditionModel(
+        block_out_channels=(8, 16), layers_per_block=1, sample_size=16, in_channels=4, out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        norm_num_groups=4, attention_head_dim=2, **sdxl)
+    controlnet = ControlNetModel(
+        block_out_channels=(8, 16), layers_per_block=1, in_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), norm_num_groups=4, attention_head_dim=2,
+        conditioning_embedding_out_channels=(4, 8), **sdxl)
+    vae = AutoencoderKL(block_out_channels=(8, 16), in_channels=3, out_channels=3, latent_channels=4,
+                        down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
+                        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"), norm_num_groups=4)
+    text = {"hidden_size": 16, "intermediate_size": 32, "num_attention_heads": 2, "num_hidden_layers": 2,
+            "vocab_size": 600, "projection_dim": 16, "max_position_embeddings": 77, "bos_token_id": 514,
+            "eos_token_id": 515, "pad_token_id": 515, "hidden_act": "gelu"}
+    tokenizer = CLIPTokenizer.from_pretrained(str(write_clip_tokenizer(tmp)), model_max_length=77)
+    return {"vae": vae, "unet": unet, "controlnet": controlnet, "scheduler": EulerDiscreteScheduler(),
+            "text_encoder": CLIPTextModel(CLIPTextConfig(**text)), "tokenizer": tokenizer,
+            "text_encoder_2": CLIPTextModelWithProjection(CLIPTextConfig(**text)), "tokenizer_2": tokenizer}

@@ -157,6 +157,15 @@ class FlexPoseGenerator(
     def num_style_layers(self) -> int:
         return len(self.A)
 
+    @property
+    def device(self) -> torch.device:
+        """Where the weights are (as diffusers models report it; ``DiffusionPipeline.to`` reads it)."""
+        return self.w_avg.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.parameters()).dtype
+
     def mapping(self, z: torch.Tensor, truncation: float = 1.0) -> torch.Tensor:
         """f: z (N x z_dim) -> w (N x w_dim), optionally truncated toward the running mean."""
         w = self.f(z)
