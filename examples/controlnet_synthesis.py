@@ -12,7 +12,6 @@ keypoints.json (OpenPose format), one pose per image.
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 

@@ -186,11 +186,11 @@ poses = model.sample(100, seed=0)["keypoints"]
 
 
 def push_folder(folder: str | os.PathLike, repo_id: str, commit_message: str, private: bool | None = None,
-                ignore_patterns: list[str] | None = None) -> str:
+                ignore_patterns: list[str] | None = None, token: str | None = None) -> str:
     """Create ``repo_id`` if needed and upload ``folder`` (without training checkpoints) in one commit."""
     from huggingface_hub import HfApi
 
-    api = HfApi()
+    api = HfApi(token=token)
     api.create_repo(repo_id, private=private, exist_ok=True)
     info = api.upload_folder(
         folder_path=str(folder), repo_id=repo_id, commit_message=commit_message,

@@ -90,7 +90,7 @@ def test_pipeline_is_a_diffusion_pipeline_with_one_pose_per_image(tiny_pipe, tin
                     generator=torch.Generator().manual_seed(0), controlnet_conditioning_scale=0.0, **SMALL)
     assert any((a != b).any() for a, b in zip(_pixels(out.images), _pixels(weak.images))), "the poses condition"
     images, keypoints, conditioning = pipeline("a dancer", return_dict=False, **SMALL)
-    assert len(images) == 1 and keypoints.shape == (1, 18, 2)
+    assert len(images) == len(conditioning) == 1 and keypoints.shape == (1, 18, 2)
     with pytest.raises(FlexPoseError, match="expected 2 x 18 x 2"):
         pipeline("a dancer", num_images_per_prompt=2, keypoints=out.keypoints, **SMALL)
 

@@ -56,7 +56,7 @@ class FlexPoseControlNetPipeline(DiffusionPipeline):
     """
 
     model_cpu_offload_seq = "text_encoder->text_encoder_2->unet->vae"
-    _optional_components = ["text_encoder_2", "tokenizer_2"]
+    _optional_components = ["text_encoder_2", "tokenizer_2"]  # noqa: RUF012 (diffusers' class attribute)
 
     def __init__(self, pose_generator: nn.Module, vae, text_encoder, tokenizer, unet, controlnet, scheduler,
                  text_encoder_2=None, tokenizer_2=None, approximate_head: bool = False, margin: float = 0.1) -> None:
@@ -177,7 +177,7 @@ class FlexPoseControlNetPipeline(DiffusionPipeline):
             from ..hub import push_folder
 
             push_folder(save_directory, repo_id or Path(save_directory).name, "Upload FlexPose ControlNet pipeline",
-                        private=private)
+                        private=private, token=token)
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | None = None, *, controlnet: str | None = None,
