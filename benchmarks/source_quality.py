@@ -1,10 +1,15 @@
-"""Quality of a source generator against the real poses it never trained on, beside a Gaussian fit.
+"""Quality of source generators against real poses they never trained on, beside a perfect source
+(real training poses) and a Gaussian fit.
 
     python benchmarks/source_quality.py --base mpii-body --data ../shared/data/mpii/mpii_dataset.csv --seeds 1234,0,1,2,3
+    python benchmarks/source_quality.py --base helen-face --base runs/helen-face-new \\
+        --data ../shared/data/300w_helen/trainset --reference ../shared/data/300w_helen/testset --seeds 0,1,2,3,4
 
-Uses the same held-out split as examples/train_source.py (seed and size from the checkpoint's
-training_summary.json), 2,000 samples, the 12 limb joints for bodies (all joints for faces).
-Also prints sampling throughput and the parameter count.
+Reference poses: ``--reference`` (a file no checkpoint trained on), else the held-out split that
+examples/train_source.py kept out (size from the first checkpoint's training_summary.json, seed 0).
+Every generator row is the mean over the sampling seeds of ``--samples`` poses; the perfect-source
+row draws as many real training poses per seed. 12 limb joints for bodies, all joints for faces.
+Also prints each generator's sampling throughput and parameter count.
 """
 
 from __future__ import annotations
@@ -23,46 +28,77 @@ from flexpose_hf.metrics import LIMB_JOINTS, evaluate_poses, select_joints
 from flexpose_hf.skeletons import get_skeleton
 from flexpose_hf.training.data import split_source
 
+KEYS = ("nn1", "precision", "recall", "density", "coverage", "limb_asymmetry_ratio")
+
+
+def mean_row(rows: list[dict]) -> dict:
+    return {k: float(np.mean([r[k] for r in rows])) for k in KEYS if k in rows[0]}
+
+
+def gaussian_poses(train: np.ndarray, skeleton: str, names: tuple[str, ...], n: int, seed: int) -> np.ndarray:
+    vec = select_joints(train, skeleton, names).vectors
+    rng = np.random.default_rng(seed)
+    draws = rng.multivariate_normal(vec.mean(0), np.cov(vec, rowvar=False), n).reshape(-1, len(names), 2)
+    full = np.full((n, get_skeleton(skeleton).num_joints, 2), np.nan)
+    for i, name in enumerate(names):
+        full[:, get_skeleton(skeleton).index(name)] = draws[:, i]
+    return full
+
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--base", default="mpii-body")
-    p.add_argument("--data", required=True)
+    p.add_argument("--base", action="append", default=[], help="generator to measure (repeat to compare)")
+    p.add_argument("--data", required=True, help="the source training data")
+    p.add_argument("--reference", default=None, help="held-out real poses (default: the training split's held-out part)")
     p.add_argument("--samples", type=int, default=2000)
-    p.add_argument("--seeds", default="1234", help="comma-separated sampling seeds (one row each)")
+    p.add_argument("--seeds", default="1234", help="comma-separated sampling seeds")
     args = p.parse_args()
-    generator = FlexPoseGenerator.from_pretrained(args.base).eval()
-    summary = json.loads((Path(generator_dir(args.base)) / "training_summary.json").read_text())
-    skeleton = generator.config.skeleton
-    _, held = split_source(pose_arrays(load_poses(args.data))[0], summary["held_out_poses"], seed=0)
+    bases = args.base or ["mpii-body"]
+    seeds = [int(s) for s in args.seeds.split(",")]
+    first = FlexPoseGenerator.from_pretrained(bases[0])
+    skeleton = first.config.skeleton
+    poses = pose_arrays(load_poses(args.data))[0]
+    if args.reference:
+        train, held = poses[~np.isnan(poses).any(axis=(1, 2))], pose_arrays(load_poses(args.reference))[0]
+    else:
+        summary = json.loads((Path(generator_dir(bases[0])) / "training_summary.json").read_text())
+        train, held = split_source(poses, summary["held_out_poses"], seed=0)
     joints = "limbs" if skeleton != "face68" else "shared"
-    rows = {f"generator (sampling seed {seed})": evaluate_poses(
-        generator.sample(args.samples, seed=int(seed))["keypoints"], skeleton, held, skeleton, joints=joints)
-        for seed in args.seeds.split(",")}
-    if len(rows) > 1:
-        per_seed = list(rows.values())
-        rows["generator, mean over seeds"] = {k: float(np.mean([m[k] for m in per_seed])) for k in per_seed[0]
-                                              if isinstance(per_seed[0][k], float)}
     names = LIMB_JOINTS if joints == "limbs" else get_skeleton(skeleton).joints
-    train, _ = split_source(pose_arrays(load_poses(args.data))[0], summary["held_out_poses"], seed=0)
-    vec = select_joints(train, skeleton, tuple(names)).vectors
+    measure = lambda x: evaluate_poses(x, skeleton, held, skeleton, joints=joints)
+    rows: dict[str, dict] = {}
+    for base in bases:
+        generator = FlexPoseGenerator.from_pretrained(base).eval()
+        if generator.config.skeleton != skeleton:
+            raise SystemExit(f"{base}: skeleton {generator.config.skeleton}, not {skeleton}")
+        per_seed = [measure(generator.sample(args.samples, seed=s)["keypoints"]) for s in seeds]
+        rows[f"{base} (mean of {len(seeds)} sampling seeds)"] = mean_row(per_seed)
+        rows[f"{base}: nn1 range"] = {"nn1": (min(r["nn1"] for r in per_seed), max(r["nn1"] for r in per_seed))}
+        generator.sample(1000, seed=0)
+        start = time.perf_counter()
+        generator.sample(50_000, seed=1)
+        rate = 50_000 / (time.perf_counter() - start)
+        print(f"{base}: {rate:,.0f} poses/s with {torch.get_num_threads()} torch threads; "
+              f"{sum(q.numel() for q in generator.parameters()):,} parameters")
     rng = np.random.default_rng(0)
-    gauss = rng.multivariate_normal(vec.mean(0), np.cov(vec, rowvar=False), args.samples).reshape(-1, len(names), 2)
-    full = np.full((args.samples, get_skeleton(skeleton).num_joints, 2), np.nan)
-    for i, name in enumerate(names):
-        full[:, get_skeleton(skeleton).index(name)] = gauss[:, i]
-    rows["gaussian fit to training poses"] = evaluate_poses(full, skeleton, held, skeleton, joints=joints)
-    keys = ("nn1", "precision", "recall", "density", "coverage", "limb_asymmetry_ratio")
-    print(f"{args.base}: {args.samples} samples vs {len(held)} held-out poses, {joints} joints")
-    print("| model | " + " | ".join(keys) + " |\n|---|" + "---|" * len(keys))
+    real = [train[rng.choice(len(train), min(args.samples, len(train)), replace=False)] for _ in seeds]
+    rows["perfect source: real training poses"] = mean_row([measure(r) for r in real])
+    rows["gaussian fit to training poses"] = mean_row([measure(gaussian_poses(train, skeleton, tuple(names),
+                                                                               args.samples, s)) for s in seeds])
+    print(f"\n{args.samples} samples per seed vs {len(held)} held-out poses ({args.reference or 'training split'}), "
+          f"{joints} joints, sampling seeds {args.seeds}")
+    print("| model | " + " | ".join(KEYS) + " |\n|---|" + "---|" * len(KEYS))
     for name, m in rows.items():
-        print(f"| {name} | " + " | ".join(f"{m[k]:.3f}" if k in m else "-" for k in keys) + " |")
-    generator.sample(1000, seed=0)
-    start = time.perf_counter()
-    generator.sample(50_000, seed=1)
-    rate = 50_000 / (time.perf_counter() - start)
-    print(f"sampling: {rate:,.0f} poses/s with {torch.get_num_threads()} torch threads; "
-          f"parameters: {sum(q.numel() for q in generator.parameters()):,}")
+        if name.endswith("nn1 range"):
+            continue
+        extra = rows.get(name.replace(f" (mean of {len(seeds)} sampling seeds)", ": nn1 range"))
+        cells = []
+        for k in KEYS:
+            cell = f"{m[k]:.3f}" if k in m else "-"
+            if k == "nn1" and extra:
+                cell += f" ({extra['nn1'][0]:.3f}-{extra['nn1'][1]:.3f})"
+            cells.append(cell)
+        print(f"| {name} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

@@ -8,14 +8,14 @@ import pytest
 
 from flexpose_hf import CheckpointError, FlexPoseGenerator, load_poses
 from flexpose_hf.cli import main
-from flexpose_hf.hub import BUNDLED
+from flexpose_hf.hub import BUNDLED, HUB_IDS
 
 
 @pytest.mark.parametrize("name, skeleton, joints", [("mpii-body", "mpii16", 16), ("helen-face", "face68", 68)])
 def test_bundled_generators_load_offline(monkeypatch, name, skeleton, joints):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     g = FlexPoseGenerator.from_pretrained(name)
-    assert g.config.skeleton == skeleton and g.name_or_path == name
+    assert g.config.skeleton == skeleton and g.name_or_path == HUB_IDS[name]
     out = g.sample(32, seed=0)["keypoints"]
     assert out.shape == (32, joints, 2) and np.isfinite(out).all()
     assert np.abs(out).max() < 1.0  # unit coordinates: centred, longer side about 1
@@ -36,7 +36,7 @@ def test_main_job_on_the_bundled_default(tmp_path, capsys):
                  "--steps", "20", "--num-samples", "50"]) == 0
     samples = load_poses(out / "samples.json")
     assert len(samples) == 50
-    assert json.loads((out / "adapter_config.json").read_text())["base_model_name_or_path"] == "mpii-body"
+    assert json.loads((out / "adapter_config.json").read_text())["base_model_name_or_path"] == "flexpose-hf/mpii-body"
     assert (out / "grid.png").stat().st_size > 1000
     assert main(["sample", "--adapter", str(out), "--num-samples", "10", "--output", str(tmp_path / "s.json")]) == 0
     from PIL import Image

@@ -160,7 +160,10 @@ def test_bad_upload_is_explained_while_another_session_adapts(served_demo, brows
     _wait(lambda: message in browser.find_element(By.TAG_NAME, "body").text, 60, "the error message")
     browser.save_screenshot(str(tmp_path / "bad_upload.png"))
     assert not other.done(), "the other session's adaptation should still be running"
-    grid, samples, metrics, *_ = other.result(timeout=300)
+    grid, samples, metrics, *_, parquet = other.result(timeout=300)
+    import datasets
+
+    assert len(datasets.load_dataset("parquet", data_files=parquet, split="train")) == 1000
     assert metrics["num_shots"] == 4 and metrics["compared_with"].startswith("the 6 uploaded poses not used")
     assert Path(grid).is_file() and len(json.loads(Path(samples).read_text())["annotations"]) == 1000
 

@@ -80,7 +80,7 @@ def build_app(bases: list[str] | None = None, max_shots: int = 200):
             raise gr.Error(readable(exc, target, root), title="Adaptation refused") from None
         return (str(result.grid), str(result.samples), jobs.api_metrics(result.metrics), str(result.adapter_zip),
                 str(result.openpose_zip) if result.openpose_zip else None, [str(p) for p in result.gallery],
-                jobs.metrics_markdown(result.metrics), result.summary)
+                jobs.metrics_markdown(result.metrics), result.summary, str(result.samples_parquet))
 
     def demo_poses(request: gr.Request) -> str:
         # a copy in the session folder: Gradio serves files from temporary folders wherever the package lives
@@ -113,6 +113,7 @@ def build_app(bases: list[str] | None = None, max_shots: int = 200):
                 table = gr.Markdown(elem_id="metrics-table")
                 with gr.Row():
                     samples = gr.File(label="1,000 adapted samples (COCO JSON)", elem_id="samples")
+                    samples_parquet = gr.File(label="the same samples (Parquet dataset)", elem_id="samples-parquet")
                     adapter = gr.File(label="Adapter (zip, Hub layout)", elem_id="adapter")
                     openpose = gr.File(label="OpenPose conditioning images (zip)", elem_id="openpose")
                 gallery = gr.Gallery(label="OpenPose drawings of adapted samples", columns=4, elem_id="gallery")
@@ -122,7 +123,7 @@ def build_app(bases: list[str] | None = None, max_shots: int = 200):
         demo_button.click(demo_poses, outputs=target, api_name=False)
         target.change(inspect, inputs=[target, base], outputs=upload_info, api_name=False)
         adapt_button.click(adapt, inputs=[target, method, shots, base],
-                           outputs=[grid, samples, metrics, adapter, openpose, gallery, table, status],
+                           outputs=[grid, samples, metrics, adapter, openpose, gallery, table, status, samples_parquet],
                            api_name="adapt", concurrency_limit=1)
         app.unload(forget_session)
     return app

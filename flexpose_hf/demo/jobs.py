@@ -17,6 +17,7 @@ import numpy as np
 from ..errors import PoseFormatError
 from ..export_openpose import fit_unit_poses, write_openpose_folder
 from ..hub import DEFAULT_BASE
+from ..io import load_poses, pose_arrays, write_parquet
 from ..metrics import evaluate_poses
 from ..models import FlexPoseGenerator
 from ..skeletons import get_skeleton, shared_joints
@@ -87,6 +88,7 @@ class DemoResult:
 
     grid: Path
     samples: Path  # COCO JSON
+    samples_parquet: Path
     adapter_zip: Path
     openpose_zip: Path | None
     gallery: list[Path]
@@ -117,6 +119,9 @@ def run_demo_adaptation(target: Path, work_dir: Path, base: str = DEFAULT_BASE, 
                                            joints=judged)
     else:
         metrics["compared_with"] = f"the {metrics['held_out_poses']} uploaded poses not used as shots"
+    parquet = work_dir / "samples.parquet"  # the same samples as a Hugging Face dataset
+    write_parquet(parquet, [pose_arrays(load_poses(out / "samples.json"))[0]], skeleton,
+                  source=f"{base} adapted with {method}")
     samples = sample_poses(model, OPENPOSE_IMAGES, seed=seed)
     gallery, openpose_zip = pose_pictures(samples, skeleton, work_dir)
     adapter_zip = zip_folder(out, work_dir / f"flexpose-{method}-adapter.zip",
@@ -124,7 +129,8 @@ def run_demo_adaptation(target: Path, work_dir: Path, base: str = DEFAULT_BASE, 
     seconds = time.perf_counter() - started
     summary = (f"Adapted {base} with {method} to {metrics['num_shots']} shots in {seconds:.0f} s "
                f"({metrics['strength']['target_weight']:.0%} of the training targets from the shots).")
-    return DemoResult(grid=out / "grid.png", samples=out / "samples.json", adapter_zip=adapter_zip,
+    return DemoResult(grid=out / "grid.png", samples=out / "samples.json", samples_parquet=parquet,
+                      adapter_zip=adapter_zip,
                       openpose_zip=openpose_zip, gallery=gallery, metrics=metrics, summary=summary)
 
 

@@ -245,7 +245,7 @@ class FlexPoseGenerator(
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs: Any) -> FlexPoseGenerator:
         """Load from a bundled short name (``mpii-body``, ``helen-face``), a local directory in Hub
         layout, or a Hub repo id (cache first; ``HF_HUB_OFFLINE=1`` works). Loading is strict."""
-        from ..hub import BUNDLED, resolve_pretrained
+        from ..hub import BUNDLED, HUB_IDS, resolve_pretrained
 
         resolved = resolve_pretrained(pretrained_model_name_or_path)
         try:
@@ -256,7 +256,8 @@ class FlexPoseGenerator(
                 f"{pretrained_model_name_or_path}: not a bundled generator ({', '.join(BUNDLED)}), not a local "
                 f"directory, and not a Hub repo found in the local cache or on the Hub ({type(exc).__name__})"
             ) from None
-        model.name_or_path = str(pretrained_model_name_or_path)
+        # bundled generators go by their Hub id, so adapters record a base the Hub (and peft) accept
+        model.name_or_path = HUB_IDS.get(str(pretrained_model_name_or_path), str(pretrained_model_name_or_path))
         model._source_dir = resolved if os.path.isdir(resolved) else None
         return model
 
