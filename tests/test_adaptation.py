@@ -329,3 +329,10 @@ def test_adapter_by_hub_repo_id_from_the_offline_cache(tiny_base, tmp_path, monk
     assert sample_poses(model, 3, seed=0).shape == (3, 16, 2)
     with pytest.raises(CheckpointError, match="not a Hub repo found in the local cache"):
         load_generator(None, "someone/absent-adapter")
+
+
+def test_progress_callback_gets_every_step(tiny_base, tmp_path):
+    calls = []
+    run_adaptation(str(DEMO), str(tmp_path / "cb"), base=str(tiny_base), steps=3, num_samples=5,
+                   progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(1, 3), (2, 3), (3, 3)]

@@ -13,6 +13,7 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -113,7 +114,7 @@ def run_adaptation(
     options: MethodOptions | None = None,
     config_overrides: dict | None = None,
     accelerator=None,
-    progress: bool = True,
+    progress: bool | Callable[[int, int], None] = True,
 ) -> dict:
     """``flexpose adapt``: check -> load -> pick shots -> adapt -> measure -> write (staged) -> push."""
     out = Path(output_dir)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -119,7 +120,7 @@ def adapt(
     checkpoint_dir: str | Path | None = None,
     resume_from_checkpoint: str | None = None,
     accelerator: Accelerator | None = None,
-    progress: bool = True,
+    progress: bool | Callable[[int, int], None] = True,
 ) -> AdaptResult:
     """Adapt ``base`` to the target poses ``unit_shots`` (K x J x 2 unit coordinates on the base
     skeleton; NaN where the target lacks a joint) with ``config.method``. ``discriminator`` is
@@ -178,8 +179,10 @@ def adapt(
     target_weights, self_distance = targets.weights.to(device), targets.self_distance.to(device)
     history: list[dict] = []
     start = time.time()
+    report = progress if callable(progress) else None  # a callback (steps done, total) instead of a bar
     bar = tqdm(range(state.step, config.steps), initial=state.step, total=config.steps,
-               disable=not (progress and accelerator.is_local_main_process), desc=f"adapt ({config.method})")
+               disable=report is not None or not (progress and accelerator.is_local_main_process),
+               desc=f"adapt ({config.method})")
     for _ in bar:
         step = state.step
         record = {"step": step + 1}
@@ -202,6 +205,8 @@ def adapt(
         record.update(energy=loss_ed.item(), reg=float(reg.detach()))
         history.append(record)
         bar.set_postfix(energy=f"{loss_ed.item():.4f}")
+        if report is not None:
+            report(state.step, config.steps)
         if checkpoint_dir is not None and state.step % config.checkpointing_steps == 0 and state.step < config.steps:
             save_checkpoint(accelerator, checkpoint_dir, state.step)
     accelerator.wait_for_everyone()

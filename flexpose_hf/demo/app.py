@@ -64,7 +64,7 @@ def build_app(bases: list[str] | None = None, max_shots: int = 200):
             jobs.clear_folder(root / "inspect")
 
     def adapt(target: str | None, method: str, shots: float, base: str, request: gr.Request,
-              progress: gr.Progress = gr.Progress(track_tqdm=True)) -> tuple:  # noqa: B008 (Gradio's idiom)
+              progress: gr.Progress = gr.Progress()) -> tuple:  # noqa: B008 (Gradio's idiom)
         if target is None:
             raise gr.Error("Upload target poses first, or press 'Use the bundled demo poses'.", title="No poses")
         root = session_root(request)
@@ -74,8 +74,12 @@ def build_app(bases: list[str] | None = None, max_shots: int = 200):
         try:
             progress(0, desc="reading the poses")
             source = jobs.check_upload(target, work)
+            def step(done: int, total: int) -> None:  # every 10th step: Gradio's tqdm tracking cost ~2 s a run
+                if done % 10 == 0 or done == total:
+                    progress(done / total, desc=f"adapting: step {done} of {total}")
+
             result = jobs.run_demo_adaptation(source, work, base=base or DEFAULT_BASE, method=method,
-                                              shots=int(shots), progress=True)
+                                              shots=int(shots), progress=step)
         except FlexPoseError as exc:
             raise gr.Error(readable(exc, target, root), title="Adaptation refused") from None
         return (str(result.grid), str(result.samples), jobs.api_metrics(result.metrics), str(result.adapter_zip),

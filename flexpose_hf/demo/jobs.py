@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,7 +98,8 @@ class DemoResult:
 
 
 def run_demo_adaptation(target: Path, work_dir: Path, base: str = DEFAULT_BASE, method: str = "tau",
-                        shots: int = 10, num_samples: int = 1000, seed: int = 0, progress: bool = True) -> DemoResult:
+                        shots: int = 10, num_samples: int = 1000, seed: int = 0,
+                        progress: bool | Callable[[int, int], None] = True) -> DemoResult:
     """``flexpose adapt`` on an upload, then the downloads and pictures the page shows."""
     from ..adaptation.run import run_adaptation, select_shots
     from ..loading import load_generator, sample_poses
