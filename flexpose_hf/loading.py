@@ -110,16 +110,9 @@ def load_generator(base: str | None = None, adapter: str | None = None) -> nn.Mo
         except (RuntimeError, KeyError, ValueError) as exc:
             raise CheckpointError(f"{path}: adapter does not fit base {generator.name_or_path!r} ({exc})") from None
     if (path / "adaptor_config.json").exists():
-        from .adaptation.methods import WAdaptedGenerator
+        from .models.w_adaptor import WAdaptedGenerator
 
-        model = WAdaptedGenerator(generator)
-        state = read_safetensors(path / WAdaptedGenerator.ADAPTOR_FILE)
-        if set(state) != {"w_scale", "w_shift"} or state["w_scale"].shape != model.w_scale.shape:
-            raise CheckpointError(f"{path}: adaptor weights do not fit base {generator.name_or_path!r}")
-        with torch.no_grad():
-            model.w_scale.copy_(state["w_scale"])
-            model.w_shift.copy_(state["w_shift"])
-        return model.eval()
+        return WAdaptedGenerator.from_pretrained(generator, path).eval()
     if (path / "config.json").exists():
         return FlexPoseGenerator.from_pretrained(str(path)).eval()
     raise CheckpointError(f"{path}: neither a PEFT adapter, a w-adaptor nor a generator folder")

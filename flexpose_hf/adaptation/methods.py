@@ -7,18 +7,17 @@ how to save it. The training loop (``trainer.py``) is shared, so methods differ 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from peft import LoraConfig, get_peft_model
-from safetensors.torch import save_file
 from torch import nn
 
 from ..errors import FlexPoseError
 from ..models import FlexPoseGenerator, PoseDiscriminator
+from ..models.w_adaptor import WAdaptedGenerator
 from ..tuners.tau import DEFAULT_TAU_LAYERS, TauConfig
 
 
@@ -100,36 +99,6 @@ def _finetune(base: FlexPoseGenerator, disc: PoseDiscriminator, opts: MethodOpti
         frozen += list(disc.coord_net[0].parameters())
     return AdaptedModel("freezed" if freeze_d else "finetune", base, list(base.parameters()), _zero,
                         lambda path: base.save_pretrained(path), frozen, kind="full")
-
-
-class WAdaptedGenerator(nn.Module):
-    """AdaGAN/GenDA-style adaptor: a trainable per-channel affine on w, source weights frozen."""
-
-    ADAPTOR_FILE = "adaptor_model.safetensors"
-    CONFIG_FILE = "adaptor_config.json"
-
-    def __init__(self, base: FlexPoseGenerator) -> None:
-        super().__init__()
-        self.base = base.requires_grad_(False)
-        self.w_scale = nn.Parameter(torch.zeros(base.config.w_dim))
-        self.w_shift = nn.Parameter(torch.zeros(base.config.w_dim))
-
-    def forward(self, z: torch.Tensor, truncation: float = 1.0, output: str = "images") -> torch.Tensor:
-        w = (1 + self.w_scale) * self.base.mapping(z, truncation) + self.w_shift
-        keypoints = self.base.keypoints_from_styles(self.base.styles(w))
-        return keypoints if output == "keypoints" else self.base.codec.encode(keypoints)
-
-    def generate_keypoints(self, z: torch.Tensor, truncation: float = 1.0) -> torch.Tensor:
-        return self(z, truncation, output="keypoints")
-
-    def save_pretrained(self, path: str | Path) -> None:
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        save_file({"w_scale": self.w_scale.detach().contiguous(), "w_shift": self.w_shift.detach().contiguous()},
-                  str(path / self.ADAPTOR_FILE))
-        (path / self.CONFIG_FILE).write_text(json.dumps(
-            {"adaptor_type": "w_affine", "w_dim": self.base.config.w_dim,
-             "base_model_name_or_path": self.base.name_or_path}, indent=2))
 
 
 def _adaptor(base: FlexPoseGenerator, disc: PoseDiscriminator, opts: MethodOptions) -> AdaptedModel:
