@@ -101,7 +101,7 @@ def build_app(bases: list[str] | None = None, max_shots: int = 200):
             with gr.Column(scale=1):
                 base = gr.Dropdown(bases or list(BUNDLED), value=DEFAULT_BASE, allow_custom_value=True,
                                    label="Base generator", info="a bundled name or a Hub repo id", elem_id="base")
-                target = gr.File(label="Target poses", file_types=[".json", ".csv", ".mat", ".pts", ".zip", ".npz"],
+                target = gr.File(label="Target poses", file_types=[".json", ".csv", ".mat", ".pts", ".zip", ".npz", ".parquet"],
                                  elem_id="target")
                 demo_button = gr.Button("Use the bundled demo poses (10 COCO persons)", elem_id="demo-poses")
                 upload_info = gr.Markdown(elem_id="upload-info")
