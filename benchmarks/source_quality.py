@@ -45,6 +45,18 @@ def gaussian_poses(train: np.ndarray, skeleton: str, names: tuple[str, ...], n: 
     return full
 
 
+def spread_by_component(samples: np.ndarray, train: np.ndarray, skeleton: str, names: tuple[str, ...],
+                        groups: int = 10) -> list[float]:
+    """Generated / real standard deviation along the training poses' principal components (translation
+    and scale removed), median per group of components from the largest to the smallest."""
+    real = select_joints(train, skeleton, names).vectors
+    fake = select_joints(samples, skeleton, names).vectors
+    mean = real.mean(0)
+    _, _, axes = np.linalg.svd(real - mean, full_matrices=False)
+    ratio = ((fake - mean) @ axes.T).std(0) / np.maximum(((real - mean) @ axes.T).std(0), 1e-12)
+    return [float(np.median(part)) for part in np.array_split(ratio, groups)]
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--base", action="append", default=[], help="generator to measure (repeat to compare)")
@@ -67,13 +79,19 @@ def main() -> None:
     names = LIMB_JOINTS if joints == "limbs" else get_skeleton(skeleton).joints
     measure = lambda x: evaluate_poses(x, skeleton, held, skeleton, joints=joints)
     rows: dict[str, dict] = {}
+    nn1_range: dict[str, tuple[float, float]] = {}
     for base in bases:
         generator = FlexPoseGenerator.from_pretrained(base).eval()
         if generator.config.skeleton != skeleton:
             raise SystemExit(f"{base}: skeleton {generator.config.skeleton}, not {skeleton}")
         per_seed = [measure(generator.sample(args.samples, seed=s)["keypoints"]) for s in seeds]
-        rows[f"{base} (mean of {len(seeds)} sampling seeds)"] = mean_row(per_seed)
-        rows[f"{base}: nn1 range"] = {"nn1": (min(r["nn1"] for r in per_seed), max(r["nn1"] for r in per_seed))}
+        name = f"{base} (mean of {len(seeds)} sampling seeds)"
+        rows[name] = mean_row(per_seed)
+        nn1_range[name] = (min(r["nn1"] for r in per_seed), max(r["nn1"] for r in per_seed))
+        spread = spread_by_component(generator.sample(args.samples, seed=seeds[0])["keypoints"], train, skeleton,
+                                     tuple(names))
+        print(f"{base}: generated / real spread along the training poses' principal components, largest "
+              f"to smallest, median per tenth: {' '.join(f'{r:.2f}' for r in spread)}")
         generator.sample(1000, seed=0)
         start = time.perf_counter()
         generator.sample(50_000, seed=1)
@@ -89,14 +107,11 @@ def main() -> None:
           f"{joints} joints, sampling seeds {args.seeds}")
     print("| model | " + " | ".join(KEYS) + " |\n|---|" + "---|" * len(KEYS))
     for name, m in rows.items():
-        if name.endswith("nn1 range"):
-            continue
-        extra = rows.get(name.replace(f" (mean of {len(seeds)} sampling seeds)", ": nn1 range"))
         cells = []
         for k in KEYS:
             cell = f"{m[k]:.3f}" if k in m else "-"
-            if k == "nn1" and extra:
-                cell += f" ({extra['nn1'][0]:.3f}-{extra['nn1'][1]:.3f})"
+            if k == "nn1" and name in nn1_range:
+                cell += " ({:.3f}-{:.3f})".format(*nn1_range[name])
             cells.append(cell)
         print(f"| {name} | " + " | ".join(cells) + " |")
 
