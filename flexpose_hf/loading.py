@@ -127,7 +127,7 @@ def sample_poses(model: nn.Module, num_samples: int, seed: int | None = 0, trunc
 
 
 def iter_sample_poses(model: nn.Module, num_samples: int, seed: int | None = 0, truncation: float = 1.0,
-                      chunk: int = 65_536) -> Iterator[np.ndarray]:
+                      chunk: int = 16_384) -> Iterator[np.ndarray]:
     """``sample_poses`` in chunks of at most ``chunk`` poses, latents drawn chunk by chunk from one
     seeded stream: memory stays flat however many poses are asked for."""
     gen = torch.Generator().manual_seed(seed) if seed is not None else None

@@ -50,18 +50,18 @@ def write_parquet(path: str | Path, chunks: Iterable[np.ndarray], skeleton: str,
     try:
         with pq.ParquetWriter(tmp, schema) as writer:
             for chunk in chunks:
-                kp = np.asarray(chunk, np.float32)
+                kp = np.ascontiguousarray(chunk, np.float32)
                 n = len(kp)
                 index = np.arange(written, written + n)
-                columns = {
-                    "keypoints": kp.tolist(),
-                    "visible": (~np.isnan(kp).any(-1)).tolist(),
-                    "source_file": [source] * n,
-                    "record_index": index.tolist(),
-                    "image": [f"{image_prefix}_{i:06d}.png" for i in index],
-                    "skeleton": [s.name] * n,
+                columns = {  # Arrow arrays straight from numpy: no per-number Python objects
+                    "keypoints": nested_fixed_lists(kp.ravel(), (s.num_joints, 2)),
+                    "visible": nested_fixed_lists(~np.isnan(kp).any(-1).ravel(), (s.num_joints,)),
+                    "source_file": pa.array([source] * n, pa.string()),
+                    "record_index": pa.array(index, pa.int64()),
+                    "image": pa.array([f"{image_prefix}_{i:06d}.png" for i in index], pa.string()),
+                    "skeleton": pa.array([s.name] * n, pa.string()),
                 }
-                writer.write_table(pa.Table.from_pydict(columns, schema=schema))
+                writer.write_table(pa.Table.from_pydict(columns).cast(schema))
                 written += n
         os.chmod(tmp, new_file_mode())
         os.replace(tmp, path)
@@ -69,6 +69,16 @@ def write_parquet(path: str | Path, chunks: Iterable[np.ndarray], skeleton: str,
         Path(tmp).unlink(missing_ok=True)
         raise
     return written
+
+
+def nested_fixed_lists(flat: np.ndarray, shape: tuple[int, ...]):
+    """A flat numpy array as an Arrow array of fixed-size lists of ``shape`` (rows x shape)."""
+    import pyarrow as pa
+
+    values = pa.array(flat)
+    for size in reversed(shape):
+        values = pa.FixedSizeListArray.from_arrays(values, size)
+    return values
 
 
 def read_parquet(path: Path) -> PoseRecords:
