@@ -5,7 +5,6 @@ The adapt action is also the named endpoint ``/adapt`` (target file, method, sho
 samples COCO JSON, metrics, ...) for ``gradio_client``.
 """
 
-import logging
 import os
 import shutil
 import tempfile
@@ -20,11 +19,10 @@ try:
 except ImportError:  # flexpose demo reports it; the rest of the package does not need gradio
     gr = None
 
-logger = logging.getLogger(__name__)
-
 INTRO = """# FlexPose: adapt a pose generator to a few of your poses
-Upload target poses (COCO keypoints JSON, MPII CSV, LSP `joints.mat`, Market-1501 OpenPose CSV,
-a `.pts` face or a `.zip` of `.pts` faces), or take the bundled demo poses. A few of them (the *shots*)
+Upload target poses (COCO keypoints JSON, mmpose's MPII JSON, MPII CSV, LSP `joints.mat`, Market-1501
+OpenPose CSV, a `.pts` face or a `.zip` of `.pts` faces, flexpose `.npz`/`.parquet`), or take the
+bundled demo poses. A few of them (the *shots*)
 adapt the source generator with the transfer function tau on its style codes
 ([FlexPose, AAAI 2025](https://arxiv.org/abs/2412.13463)); the rest, when there are any, measure the result.
 """
@@ -126,6 +124,7 @@ def build_app(bases: list[str] | None = None, max_shots: int = 200):
 
         demo_button.click(demo_poses, outputs=target, api_name=False)
         target.change(inspect, inputs=[target, base], outputs=upload_info, api_name=False)
+        base.change(inspect, inputs=[target, base], outputs=upload_info, api_name=False)
         adapt_button.click(adapt, inputs=[target, method, shots, base],
                            outputs=[grid, samples, metrics, adapter, openpose, gallery, table, status, samples_parquet],
                            api_name="adapt", concurrency_limit=1)
