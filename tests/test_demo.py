@@ -138,13 +138,13 @@ def test_page_adapts_to_the_demo_poses_and_serves_samples(served_demo, browser, 
                    if (im.get_attribute("naturalWidth") or "0") != "0"], 240, "the grid picture, loaded")
     seconds = time.time() - started
     assert "nn1" in browser.find_element(By.ID, "metrics-table").text
-    _wait(lambda: len(browser.find_elements(By.CSS_SELECTOR, "#gallery img")) >= 8, 30, "the OpenPose gallery")
+    _wait(lambda: len(browser.find_elements(By.CSS_SELECTOR, "#gallery img")) >= 8, 60, "the OpenPose gallery")
     browser.save_screenshot(str(tmp_path / "adapted.png"))
-    link = _wait(lambda: browser.find_elements(By.CSS_SELECTOR, '#samples a[download="samples.json"]'), 30,
+    link = _wait(lambda: browser.find_elements(By.CSS_SELECTOR, '#samples a[download="samples.json"]'), 60,
                  "the samples download link")
     link[0].click()
     downloaded = tmp_path / "downloads" / "samples.json"
-    _wait(downloaded.exists, 30, "the downloaded samples")
+    _wait(downloaded.exists, 60, "the downloaded samples")
     document = json.loads(downloaded.read_text())
     assert len(document["annotations"]) == 1000
     assert len(document["annotations"][0]["keypoints"]) == 16 * 3
