@@ -118,7 +118,8 @@ def adapt_from_args(args: argparse.Namespace, accelerator=None) -> dict:
         target=args.target, output_dir=args.output_dir, base=args.base, format=args.format, shots=args.shots,
         seed=args.seed, method=args.method, steps=args.steps, overwrite=args.overwrite,
         resume_from_checkpoint=args.resume_from_checkpoint, num_samples=args.num_samples,
-        push_to_hub=args.push_to_hub, hub_model_id=args.hub_model_id, options=options,
+        push_to_hub=args.push_to_hub, hub_model_id=args.hub_model_id, hub_dataset_id=args.hub_dataset_id,
+        options=options,
         config_overrides=overrides,
         accelerator=accelerator,
     )
@@ -226,6 +227,8 @@ def add_adapt_arguments(p: argparse.ArgumentParser) -> None:
     _add(p, "--checkpointing-steps", type=int, default=100, help="save resumable state every N steps")
     _add(p, "--push-to-hub", action="store_true", help="upload the output folder to the Hub when done")
     _add(p, "--hub-model-id", default=None, help="Hub repo for --push-to-hub (default: the output folder name)")
+    _add(p, "--hub-dataset-id", default=None,
+         help="Hub dataset id of the target poses, listed under `datasets` in the adapter's card")
 
 
 def _add(p: argparse.ArgumentParser, flag: str, *args, **kwargs) -> None:

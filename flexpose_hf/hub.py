@@ -152,7 +152,8 @@ def write_generator_card(directory: str | os.PathLike, summary: dict, repo: str 
     return card
 
 
-def adapter_card(folder: Path, base: str, method: str, repo: str, **fields: object) -> ModelCard:
+def adapter_card(folder: Path, base: str, method: str, repo: str, datasets: list[str] | None = None,
+                 **fields: object) -> ModelCard:
     """The card of an adapted model saved in ``folder``: base named by Hub id, usage for its kind
     (a PEFT adapter, a w-adaptor or full weights), its grid.png embedded."""
     is_peft = (folder / "adapter_config.json").exists()
@@ -160,7 +161,7 @@ def adapter_card(folder: Path, base: str, method: str, repo: str, **fields: obje
     data = ModelCardData(
         library_name="peft" if is_peft else "flexpose_hf", license="apache-2.0",
         pipeline_tag="unconditional-image-generation", tags=["flexpose", "pose-generation", method, "few-shot"],
-        base_model=base_id, base_model_relation=("adapter" if is_peft else "finetune") if base_id else None)
+        datasets=datasets, base_model=base_id, base_model_relation=("adapter" if is_peft else "finetune") if base_id else None)
     base_ref = base_id or base
     link = f"[`{base_id}`](https://huggingface.co/{base_id})" if base_id else f"`{base}` (a local folder)"
     loader = f"""```python

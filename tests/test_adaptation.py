@@ -27,7 +27,7 @@ DEMO = REPO / "flexpose_hf" / "data" / "coco_demo_10.json"
 def test_each_method_adapts_saves_and_reloads(tiny_base, tmp_path, method):
     out = tmp_path / method
     metrics = run_adaptation(str(DEMO), str(out), base=str(tiny_base), method=method, steps=3, num_samples=20,
-                             progress=False)
+                             progress=False, hub_dataset_id="someone/dance-poses")
     assert metrics["num_shots"] == 10 and metrics["trainable_parameters"] > 0
     assert (out / "README.md").exists() and (out / "grid.png").exists()
     assert not (out / "checkpoints").exists()
@@ -35,6 +35,7 @@ def test_each_method_adapts_saves_and_reloads(tiny_base, tmp_path, method):
     assert len(samples) == 20
     card = (out / "README.md").read_text()
     header = card.split("---")[1]
+    assert "datasets:\n- someone/dance-poses" in header
     assert "base_model:" not in header and "base_model_relation" not in header, "a local base has no Hub id; the Hub refuses paths as base_model"
     assert f"`{tiny_base}` (a local folder)" in card and "$" not in card.split("```bibtex")[0]
     assert f"library_name: {'peft' if method in ('tau', 'lora', 'lora_all') else 'flexpose_hf'}" in header
@@ -286,7 +287,8 @@ def test_new_options_are_refused_before_writing(tiny_base, tmp_path, capsys):
     out.mkdir()
     (out / "keep.txt").write_text("mine")
     for flags, message in ((["--prior-shots", "-1"], "prior_shots must be a finite number >= 0"),
-                           (["--adv-weight", "-2"], "adv_weight must be >= 0")):
+                           (["--adv-weight", "-2"], "adv_weight must be >= 0"),
+                           (["--hub-dataset-id", "not a/valid//id"], "is not a Hub repo id")):
         assert main(["adapt", "--base", str(tiny_base), "--target", str(DEMO), "--output-dir", str(out),
                      "--overwrite", *flags]) != 0
         assert message in capsys.readouterr().err

@@ -111,6 +111,7 @@ def run_adaptation(
     num_samples: int = 200,
     push_to_hub: bool = False,
     hub_model_id: str | None = None,
+    hub_dataset_id: str | None = None,
     options: MethodOptions | None = None,
     config_overrides: dict | None = None,
     accelerator=None,
@@ -125,6 +126,7 @@ def run_adaptation(
     if steps is not None:
         config.steps = steps
     config.check()  # before --overwrite removes anything
+    check_dataset_id(hub_dataset_id)
     check_method(method, generator, config.options)
     discriminator = load_critic(base_name) if config.adversarial_weight() > 0 else None
     picked = select_shots(target, generator.config.skeleton, format, shots, seed)
@@ -144,13 +146,25 @@ def run_adaptation(
     command = (f"flexpose adapt --base {base_name} --target {target} --method {method} --steps {config.steps}"
                + (f" --shots {shots}" if shots else "") + f" --seed {seed}")
     write_outputs(out, result, config, source, picked, metrics, base_name, str(target), num_samples,
-                  hub_model_id or out.name, command)
+                  hub_model_id or out.name, command, [hub_dataset_id] if hub_dataset_id else None)
     shutil.rmtree(out / "checkpoints", ignore_errors=True)
     if push_to_hub:
         from ..hub import push_folder
 
         push_folder(out, hub_model_id or out.name, f"FlexPose {method} adapter")
     return metrics
+
+
+def check_dataset_id(dataset_id: str | None) -> None:
+    """A target dataset named for the card must look like a Hub repo id (refused before any work)."""
+    if dataset_id is None:
+        return
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(dataset_id)
+    except HFValidationError as exc:
+        raise FlexPoseError(f"--hub-dataset-id {dataset_id!r} is not a Hub repo id ({exc})") from None
 
 
 def load_critic(base_name: str):
@@ -191,7 +205,7 @@ def summarize(result: AdaptResult, config: AdaptConfig, source: FlexPoseGenerato
 
 def write_outputs(out: Path, result: AdaptResult, config: AdaptConfig, source: FlexPoseGenerator,
                   picked: TargetShots, metrics: dict, base_name: str, target: str, num_samples: int, repo: str,
-                  command: str) -> None:
+                  command: str, datasets: list[str] | None = None) -> None:
     """Adapter, card, shots, samples, grid and metrics, staged and moved in only when all are written."""
     skeleton, method = source.config.skeleton, config.method
     with torch.no_grad():
@@ -223,7 +237,8 @@ def write_outputs(out: Path, result: AdaptResult, config: AdaptConfig, source: F
             table = ("adapted:\n\n" + metrics_table(metrics["adapted"]) + "\n\nsource (unadapted):\n\n"
                      + metrics_table(metrics["source"]))
         card = adapter_card(
-            staging, base_name, method, repo, name=out.name, num_shots=len(picked.shots), target=Path(target).name, target_skeleton=picked.skeleton,
+            staging, base_name, method, repo, datasets=datasets, name=out.name, num_shots=len(picked.shots),
+            target=Path(target).name, target_skeleton=picked.skeleton,
             seed=config.seed, joints=", ".join(metrics["joints_judged"]), steps=config.steps,
             trainable_parameters=result.adapted.num_trainable, wall_seconds=metrics["adapt_seconds"],
             strength=describe_strength(metrics["strength"]), trainable_share=trainable_share(metrics),
