@@ -116,6 +116,7 @@ def build_app(bases: list[str] | None = None, max_shots: int = 200):
                 with gr.Row():
                     samples = gr.File(label="1,000 adapted samples (COCO JSON)", elem_id="samples")
                     samples_parquet = gr.File(label="the same samples (Parquet dataset)", elem_id="samples-parquet")
+                with gr.Row():
                     adapter = gr.File(label="Adapter (zip, Hub layout)", elem_id="adapter")
                     openpose = gr.File(label="OpenPose conditioning images (zip)", elem_id="openpose")
                 gallery = gr.Gallery(label="OpenPose drawings of adapted samples", columns=4, elem_id="gallery")
