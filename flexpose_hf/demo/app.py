@@ -128,7 +128,7 @@ def build_app(bases: list[str] | None = None, max_shots: int = 200):
         base.change(inspect, inputs=[target, base], outputs=upload_info, api_name=False)
         adapt_button.click(adapt, inputs=[target, method, shots, base],
                            outputs=[grid, samples, metrics, adapter, openpose, gallery, table, status, samples_parquet],
-                           api_name="adapt", concurrency_limit=1)
+                           api_name="adapt", concurrency_limit=1, show_progress_on=[grid])
         app.unload(forget_session)
     return app
 
