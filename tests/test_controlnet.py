@@ -111,13 +111,10 @@ def test_pipeline_saves_and_loads_like_diffusers(tiny_pipe, tiny_base, tmp_path)
 
 def test_from_pretrained_assembles_sd15_and_sdxl_bases(tiny_pipe, tiny_base, tmp_path):
     """A Stable Diffusion base and an OpenPose ControlNet by id (local folders here; Hub ids go the same way)."""
-    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
-    from tiny_sd import tiny_sdxl_components
+    from diffusers import StableDiffusionXLPipeline
+    from tiny_sd import save_tiny_sd15, tiny_sdxl_components
 
-    parts = {k: tiny_pipe.components[k] for k in SD15_PARTS if k != "controlnet"}
-    StableDiffusionPipeline(**parts, safety_checker=None, feature_extractor=None,
-                            requires_safety_checker=False).save_pretrained(tmp_path / "sd15")
-    tiny_pipe.controlnet.save_pretrained(tmp_path / "sd15-openpose")
+    save_tiny_sd15(tiny_pipe, tmp_path)
     sd15 = FlexPoseControlNetPipeline.from_pretrained(str(tmp_path / "sd15"), controlnet=str(tmp_path / "sd15-openpose"),
                                                       pose_generator=str(tiny_base))
     sd15.set_progress_bar_config(disable=True)

@@ -22,16 +22,10 @@ def test_readme_has_python_blocks():
 
 
 def tiny_stable_diffusion(folder: Path) -> Path:
-    """An SD 1.5 base and OpenPose ControlNet with tiny random weights, saved as the Hub would serve them."""
-    from diffusers import StableDiffusionPipeline
-    from tiny_sd import tiny_controlnet_pipeline
+    """An SD 1.5 base and OpenPose ControlNet with tiny random weights in ``folder``; the base's path."""
+    from tiny_sd import save_tiny_sd15, tiny_controlnet_pipeline
 
-    pipe = tiny_controlnet_pipeline(folder / "tokenizer")
-    parts = {k: pipe.components[k] for k in ("vae", "text_encoder", "tokenizer", "unet", "scheduler")}
-    StableDiffusionPipeline(**parts, safety_checker=None, feature_extractor=None,
-                            requires_safety_checker=False).save_pretrained(folder / "sd15")
-    pipe.controlnet.save_pretrained(folder / "sd15-openpose")
-    return folder / "sd15"
+    return save_tiny_sd15(tiny_controlnet_pipeline(folder / "tokenizer"), folder)[0]
 
 
 @pytest.mark.parametrize("index", range(len(python_blocks())))

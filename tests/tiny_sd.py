@@ -59,6 +59,17 @@ def tiny_controlnet_pipeline(tmp: Path):
     return pipe
 
 
+def save_tiny_sd15(pipe, folder: Path) -> tuple[Path, Path]:
+    """``pipe``'s SD 1.5 base and its ControlNet saved as the Hub would serve them: (base, controlnet)."""
+    from diffusers import StableDiffusionPipeline
+
+    parts = {k: pipe.components[k] for k in ("vae", "text_encoder", "tokenizer", "unet", "scheduler")}
+    StableDiffusionPipeline(**parts, safety_checker=None, feature_extractor=None,
+                            requires_safety_checker=False).save_pretrained(folder / "sd15")
+    pipe.controlnet.save_pretrained(folder / "sd15-openpose")
+    return folder / "sd15", folder / "sd15-openpose"
+
+
 def tiny_sdxl_components(tmp: Path) -> dict:
     """SDXL ControlNet components (two text encoders, text-time embedding) with random weights."""
     from diffusers import AutoencoderKL, ControlNetModel, EulerDiscreteScheduler, UNet2DConditionModel

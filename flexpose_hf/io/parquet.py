@@ -8,8 +8,6 @@ skeleton survives any round trip or ``push_to_hub`` (a column, not dataset-info 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -17,7 +15,7 @@ import numpy as np
 
 from ..errors import PoseFormatError
 from ..skeletons import get_skeleton
-from ..utils import new_file_mode
+from ..utils import atomic_path
 from .dataset import pose_features
 from .records import PoseRecords
 
@@ -41,33 +39,22 @@ def write_parquet(path: str | Path, chunks: Iterable[np.ndarray], skeleton: str,
     s = get_skeleton(skeleton)
     path = Path(path)
     schema = parquet_schema(s.num_joints)
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise OSError(exc.errno, f"cannot write there ({exc.strerror})", str(path)) from None
-    os.close(fd)
     written = 0
-    try:
-        with pq.ParquetWriter(tmp, schema) as writer:
-            for chunk in chunks:
-                kp = np.ascontiguousarray(chunk, np.float32)
-                n = len(kp)
-                index = np.arange(written, written + n)
-                columns = {  # Arrow arrays straight from numpy: no per-number Python objects
-                    "keypoints": nested_fixed_lists(kp.ravel(), (s.num_joints, 2)),
-                    "visible": nested_fixed_lists(~np.isnan(kp).any(-1).ravel(), (s.num_joints,)),
-                    "source_file": pa.array([source] * n, pa.string()),
-                    "record_index": pa.array(index, pa.int64()),
-                    "image": pa.array([f"{image_prefix}_{i:06d}.png" for i in index], pa.string()),
-                    "skeleton": pa.array([s.name] * n, pa.string()),
-                }
-                writer.write_table(pa.Table.from_pydict(columns).cast(schema))
-                written += n
-        os.chmod(tmp, new_file_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, pq.ParquetWriter(tmp, schema) as writer:
+        for chunk in chunks:
+            kp = np.ascontiguousarray(chunk, np.float32)
+            n = len(kp)
+            index = np.arange(written, written + n)
+            columns = {  # Arrow arrays straight from numpy: no per-number Python objects
+                "keypoints": nested_fixed_lists(kp.ravel(), (s.num_joints, 2)),
+                "visible": nested_fixed_lists(~np.isnan(kp).any(-1).ravel(), (s.num_joints,)),
+                "source_file": pa.array([source] * n, pa.string()),
+                "record_index": pa.array(index, pa.int64()),
+                "image": pa.array([f"{image_prefix}_{i:06d}.png" for i in index], pa.string()),
+                "skeleton": pa.array([s.name] * n, pa.string()),
+            }
+            writer.write_table(pa.Table.from_pydict(columns).cast(schema))
+            written += n
     return written
 
 
