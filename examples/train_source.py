@@ -58,6 +58,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--mapping_layers", type=int, default=4)
     p.add_argument("--batch_size", type=int, default=128, help="per process")
     p.add_argument("--max_steps", type=int, default=6000)
+    p.add_argument("--max_train_minutes", type=float, default=None,
+                   help="also stop (checkpoint, save, card) after this much training wall time")
     p.add_argument("--learning_rate", type=float, default=2e-3)
     p.add_argument("--recon_sigma", type=float, default=0.02, help="reconstruction noise scale (pose units)")
     p.add_argument("--adv_weight", type=float, default=0.1)
@@ -110,7 +112,7 @@ def main(argv: list[str] | None = None) -> dict:
     generator = FlexPoseGenerator(config)
     encoder = PoseEncoder(generator.codec.num_joints, config.z_dim)
     discriminator = PoseDiscriminator.for_generator(generator)
-    generator_ema = copy.deepcopy(generator).eval().requires_grad_(False)
+    generator_ema = copy.deepcopy(generator).eval().requires_grad_(False).to(accelerator.device)
     opt_g = torch.optim.Adam([*generator.parameters(), *encoder.parameters()], lr=args.learning_rate,
                              betas=(0.5, 0.99))
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=args.learning_rate, betas=(0.5, 0.99))
@@ -187,9 +189,14 @@ def main(argv: list[str] | None = None) -> dict:
         progress.set_postfix(recon=f"{logs['recon_mse']:.4f}", kl=f"{logs['kl']:.1f}")
         if report_to:
             accelerator.log(logs, step=state.step)
-        if state.step % args.checkpointing_steps == 0 or state.step == args.max_steps:
+        out_of_time = args.max_train_minutes is not None and time.time() - start > 60 * args.max_train_minutes
+        if accelerator.num_processes > 1:  # every rank stops at the same step
+            flag = torch.tensor(float(out_of_time), device=device)
+            out_of_time = bool(accelerator.reduce(flag, reduction="sum").item() > 0)
+        last = state.step == args.max_steps or out_of_time
+        if state.step % args.checkpointing_steps == 0 or last:
             save_checkpoint(accelerator, ckpt_dir, state.step, args.checkpoints_total_limit)
-        if accelerator.is_main_process and (state.step % args.eval_steps == 0 or state.step == args.max_steps):
+        if accelerator.is_main_process and (state.step % args.eval_steps == 0 or last):
             metrics = evaluate_ema(generator_ema, held_kp, skeleton, eval_joints, args.eval_samples, out, state.step)
             metrics.update(step=state.step, minutes=(time.time() - start) / 60)
             history.append(metrics)
@@ -197,6 +204,9 @@ def main(argv: list[str] | None = None) -> dict:
                                                     if isinstance(v, float)})
             if report_to:
                 accelerator.log({f"eval/{k}": v for k, v in metrics.items() if isinstance(v, float)}, step=state.step)
+        if out_of_time:
+            logger.info("--max_train_minutes %s reached at step %d", args.max_train_minutes, state.step)
+            break
 
     accelerator.wait_for_everyone()
     checksum = sum(float(p.detach().double().sum()) for p in accelerator.unwrap_model(generator).parameters())
@@ -204,8 +214,8 @@ def main(argv: list[str] | None = None) -> dict:
           f"{checksum:.10e}", flush=True)
     summary: dict = {}
     if accelerator.is_main_process:
-        summary = finish(args, generator_ema, accelerator.unwrap_model(discriminator), history, skeleton,
-                         len(train_kp), len(held_kp), time.time() - start)
+        summary = finish(args, generator_ema.cpu(), accelerator.unwrap_model(discriminator).cpu(), history,
+                         skeleton, state.step, len(train_kp), len(held_kp), time.time() - start)
     accelerator.end_training()
     return summary
 
@@ -221,14 +231,14 @@ def evaluate_ema(generator: FlexPoseGenerator, held_kp: np.ndarray, skeleton: st
 
 
 def finish(args: argparse.Namespace, generator: FlexPoseGenerator, discriminator: PoseDiscriminator,
-           history: list[dict], skeleton: str, num_train: int, num_held: int, seconds: float) -> dict:
+           history: list[dict], skeleton: str, steps: int, num_train: int, num_held: int, seconds: float) -> dict:
     out = Path(args.output_dir)
     generator.save_pretrained(out)
     discriminator.save_pretrained(out / "discriminator")
     final = history[-1] if history else {}
     summary = {
         "data": str(args.data), "skeleton": skeleton, "training_poses": num_train, "held_out_poses": num_held,
-        "flip_augmentation": not args.no_flip, "steps": args.max_steps, "batch_size": args.batch_size,
+        "flip_augmentation": not args.no_flip, "steps": steps, "batch_size": args.batch_size,
         "wall_minutes_this_run": round(seconds / 60, 2),
         "parameters": sum(p.numel() for p in generator.parameters()),
         "final_metrics": {k: v for k, v in final.items() if isinstance(v, (int, float))},
