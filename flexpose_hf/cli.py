@@ -109,9 +109,9 @@ def adapt_from_args(args: argparse.Namespace, accelerator=None) -> dict:
     from .adaptation.run import run_adaptation
 
     options = MethodOptions(layers=_parse_layers(args.layers) if args.layers else None, tau_form=args.tau_form,
-                            sparsity_weight=args.sparsity_weight)
+                            tau_rank=args.tau_rank, sparsity_weight=args.sparsity_weight)
     overrides = {"pose_mixup": not args.no_mixup, "checkpointing_steps": args.checkpointing_steps,
-                 "adv_weight": args.adv_weight}
+                 "adv_weight": args.adv_weight, "divergence": args.divergence}
     if args.prior_shots is not None:
         overrides["prior_shots"] = args.prior_shots
     return run_adaptation(
@@ -212,8 +212,11 @@ def add_adapt_arguments(p: argparse.ArgumentParser) -> None:
          help="what trains: tau (FlexPose) or a baseline, all with the same objective")
     _add(p, "--steps", type=int, default=None, help="training steps (default 200)")
     _add(p, "--layers", default=None, help="style layers for tau/lora, e.g. 0,1,2 (default: all)")
-    _add(p, "--tau-form", default="full", choices=["full", "diagonal"],
-         help="tau's map per style layer: full ((I + D) s + b) or diagonal ((1 + d) * s + b)")
+    _add(p, "--tau-form", default="full", choices=["full", "lowrank", "diagonal"],
+         help="tau's map per style layer: full ((I + D) s + b), lowrank (D = U V) or diagonal ((1 + d) * s + b)")
+    _add(p, "--tau-rank", type=int, default=4, help="rank of D for --tau-form lowrank")
+    _add(p, "--divergence", default="energy", choices=["energy", "mmd", "sinkhorn"],
+         help="two-sample loss between decoded samples and the target set (all methods)")
     _add(p, "--sparsity-weight", type=float, default=None, help="tau's L1 weight (default 1e-4; 0 turns it off)")
     _add(p, "--prior-shots", type=float, default=None,
          help="the source prior's weight, in shots: K shots move K / (K + this) of the way (default 30)")

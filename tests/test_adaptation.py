@@ -230,6 +230,30 @@ def test_energy_distance_prefers_the_matching_set():
     assert float(energy_distance(same, torch.cat([target, far]), weights)) > 1.0
 
 
+@pytest.mark.parametrize("name", ["energy", "mmd", "sinkhorn"])
+def test_every_divergence_is_zero_at_the_target_and_prefers_it(name):
+    """Each loss: 0 on the weighted target itself, small on a fresh sample of it, larger on a shifted,
+    shrunk or widened sample, and it matches a weighted mixture by its weights (not its counts)."""
+    from flexpose_hf.adaptation.objective import make_divergence
+
+    gen = torch.Generator().manual_seed(0)
+    target = torch.randn(600, 12, generator=gen)
+    uniform = torch.full((600,), 1 / 600)
+    loss = make_divergence(name, target, uniform)
+    assert float(loss(target)) == pytest.approx(0.0, abs=1e-4)
+    same = torch.randn(256, 12, generator=gen)
+    for worse in (same + 0.7, 0.5 * same, 1.5 * same):
+        assert float(loss(worse)) > 2 * float(loss(same))
+    far = target + 4.0
+    weights = torch.cat([torch.full((600,), 0.25 / 600), torch.full((600,), 0.75 / 600)])
+    mixture_loss = make_divergence(name, torch.cat([target, far]), weights)
+    in_shares = torch.cat([same[:64], same[64:] + 4.0])
+    assert float(mixture_loss(in_shares)) < 0.5 * float(mixture_loss(torch.cat([same[:128], same[128:] + 4.0])))
+    x = same.clone().requires_grad_(True)
+    loss(x + 0.5).backward()
+    assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+
+
 def test_target_set_mixes_prior_and_shot_pool_by_the_strength(tiny_base):
     from flexpose_hf.adaptation.objective import TargetSet
     from flexpose_hf.adaptation.pool import shot_pool
@@ -256,7 +280,7 @@ def test_without_evidence_the_source_is_the_optimum(tiny_base):
 
     base = FlexPoseGenerator.from_pretrained(str(tiny_base))
     result = adapt(base, _demo_shots(), AdaptConfig(steps=5, prior_shots=1e9), progress=False)
-    assert all(h["energy"] == pytest.approx(0.0, abs=1e-6) for h in result.history)
+    assert all(h["divergence"] == pytest.approx(0.0, abs=1e-6) for h in result.history)
     assert all(float(p.detach().abs().max()) == 0 for p in result.adapted.trainable)
 
 
@@ -265,7 +289,7 @@ def test_training_lowers_the_energy_toward_the_shots(tiny_base):
 
     base = FlexPoseGenerator.from_pretrained(str(tiny_base))
     result = adapt(base, _demo_shots(), AdaptConfig(steps=15, prior_shots=0.0, lr_generator=0.02), progress=False)
-    energies = [h["energy"] for h in result.history]
+    energies = [h["divergence"] for h in result.history]
     assert len(energies) == 15 and energies[-1] < 0.8 * energies[0]
     assert result.strength.target_weight == 1.0
     assert result.adapted.num_trainable == sum(d * d + d for d in base.phi.style_dims)  # full form, every layer
@@ -296,9 +320,15 @@ def test_new_options_are_refused_before_writing(tiny_base, tmp_path, capsys):
     with pytest.raises(SystemExit):  # argparse knows the forms
         main(["adapt", "--target", str(DEMO), "--output-dir", str(out), "--overwrite", "--tau-form", "banded"])
     assert "invalid choice: 'banded'" in capsys.readouterr().err
-    with pytest.raises(FlexPoseError, match="tau form must be one of full, diagonal"):
+    with pytest.raises(FlexPoseError, match="tau form must be one of full, lowrank, diagonal"):
         run_adaptation(str(DEMO), str(out), base=str(tiny_base), overwrite=True, progress=False,
                        options=MethodOptions(tau_form="banded"))
+    with pytest.raises(FlexPoseError, match="tau rank must be an integer >= 1, got 0"):
+        run_adaptation(str(DEMO), str(out), base=str(tiny_base), overwrite=True, progress=False,
+                       options=MethodOptions(tau_form="lowrank", tau_rank=0))
+    with pytest.raises(FlexPoseError, match="divergence must be one of energy, mmd, sinkhorn"):
+        run_adaptation(str(DEMO), str(out), base=str(tiny_base), overwrite=True, progress=False,
+                       config_overrides={"divergence": "wasserstein"})
     assert os.listdir(out) == ["keep.txt"]
 
 

@@ -36,29 +36,45 @@ def test_identity_at_init_and_only_tau_trains(base):
     assert model.tau_regularization().item() == 0
 
 
-@pytest.mark.parametrize("form", ["full", "diagonal"])
+@pytest.mark.parametrize("form", ["full", "lowrank", "diagonal"])
 def test_tau_changes_styles_and_regularization_is_l1(base, form):
-    model = get_peft_model(base, TauConfig(layers=[1], sparsity_weight=0.5, form=form))
+    model = get_peft_model(base, TauConfig(layers=[1], sparsity_weight=0.5, form=form, rank=3))
     _perturb(model)
     layer = model.base_model.model.A[1]
     assert isinstance(layer, TauLayer)
     linear, shift = layer.tau_linear("default"), layer.tau_shift["default"]
     n = layer.out_features
-    assert linear.shape == ((n, n) if form == "full" else (n,))
-    assert model.get_nb_trainable_parameters()[0] == linear.numel() + n
+    assert linear.shape == ((n,) if form == "diagonal" else (n, n))
+    trainable = {"full": n * n, "lowrank": 2 * 3 * n, "diagonal": n}[form] + n
+    assert model.get_nb_trainable_parameters()[0] == trainable
+    if form == "lowrank":
+        assert torch.linalg.matrix_rank(linear.detach()) == 3
     torch.testing.assert_close(model.tau_regularization(), 0.5 * (linear.abs().sum() + shift.abs().sum()))
     w = torch.randn(3, 16)
     plain = layer.get_base_layer()(w)
-    expected = plain @ (torch.eye(n) + linear).T + shift if form == "full" else (1 + linear) * plain + shift
+    expected = (1 + linear) * plain + shift if form == "diagonal" else plain @ (torch.eye(n) + linear).T + shift
     torch.testing.assert_close(layer(w), expected)
 
 
-def test_invalid_form_is_refused():
-    with pytest.raises(ValueError, match="form must be one of full, diagonal"):
+def test_invalid_form_and_rank_are_refused():
+    with pytest.raises(ValueError, match="form must be one of full, lowrank, diagonal"):
         TauConfig(form="banded")
+    with pytest.raises(ValueError, match="rank must be an integer >= 1, got 0"):
+        TauConfig(form="lowrank", rank=0)
 
 
-@pytest.mark.parametrize("form", ["full", "diagonal"])
+def test_lowrank_starts_at_identity_and_trains(base):
+    model = get_peft_model(base, TauConfig(layers=[0, 1], form="lowrank", rank=2))
+    z = torch.randn(4, 8)
+    with model.disable_adapter():
+        source = model.generate_keypoints(z).detach()
+    torch.testing.assert_close(model.generate_keypoints(z).detach(), source)
+    model.generate_keypoints(z).sum().backward()
+    grads = {n: p.grad for n, p in model.named_parameters() if p.requires_grad}
+    assert any("tau_up" in n and g.abs().sum() > 0 for n, g in grads.items())  # U = 0 still gets gradients
+
+
+@pytest.mark.parametrize("form", ["full", "lowrank", "diagonal"])
 def test_merge_unmerge_exact(base, form):
     model = get_peft_model(base, TauConfig(layers=[0, 1, 5], form=form))
     _perturb(model)
@@ -76,7 +92,7 @@ def test_merge_unmerge_exact(base, form):
     torch.testing.assert_close(merged.generate_keypoints(z).detach(), adapted, atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("form", ["full", "diagonal"])
+@pytest.mark.parametrize("form", ["full", "lowrank", "diagonal"])
 def test_save_load_with_peft(base, tmp_path, form):
     model = get_peft_model(base, TauConfig(layers=[0, 1], form=form))
     _perturb(model)

@@ -24,7 +24,8 @@ from ..tuners.tau import DEFAULT_TAU_LAYERS, TauConfig
 @dataclass
 class MethodOptions:
     layers: list[int] | None = None  # style layers for tau / lora (default: every style layer)
-    tau_form: str = "full"  # tau's linear map per layer: "full" (I + D) or "diagonal" (1 + d)
+    tau_form: str = "full"  # tau's linear map per layer: "full" (I + D), "lowrank" (I + U V) or "diagonal" (1 + d)
+    tau_rank: int = 4  # rank of U V in the low-rank form
     sparsity_weight: float | None = None  # tau's Linear & Sparse L1 weight (None: TauConfig's default; 0 = off)
     lora_rank: int = 4
     freeze_d_blocks: int = 2  # FreezeD: lower image-critic blocks kept frozen
@@ -72,7 +73,7 @@ def style_layers(base: FlexPoseGenerator, opts: MethodOptions) -> list[int]:
 
 def _tau(base: FlexPoseGenerator, disc: PoseDiscriminator | None, opts: MethodOptions) -> AdaptedModel:
     extra = {} if opts.sparsity_weight is None else {"sparsity_weight": opts.sparsity_weight}
-    config = TauConfig(layers=style_layers(base, opts), form=opts.tau_form, **extra)
+    config = TauConfig(layers=style_layers(base, opts), form=opts.tau_form, rank=opts.tau_rank, **extra)
     model = get_peft_model(base, config)
     return AdaptedModel("tau", model, model.tau_parameters(), model.tau_regularization, _peft_save(model))
 

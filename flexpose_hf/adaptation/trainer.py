@@ -29,7 +29,7 @@ from ..training.adversarial import discriminator_loss, generator_adversarial_los
 from ..training.checkpointing import TrainState, make_accelerator, resolve_resume, save_checkpoint
 from ..tuners.tau.config import TAU_FORMS
 from .methods import AdaptedModel, MethodOptions, prepare_method
-from .objective import TargetSet, energy_distance, generated_vectors
+from .objective import DIVERGENCES, TargetSet, generated_vectors, make_divergence
 from .pool import shot_pool
 from .strength import DEFAULT_PRIOR_SHOTS, Strength, choose_strength
 
@@ -48,6 +48,7 @@ class AdaptConfig:
     """Hyper-parameters of one adaptation run (defaults: 10 shots in well under a minute on 2 CPU cores)."""
 
     method: str = "tau"
+    divergence: str = "energy"  # the two-sample loss (objective.DIVERGENCES): "energy", "mmd" or "sinkhorn"
     steps: int = 200
     latents: int = 256  # fixed latents decoded every step (the generated side of the loss)
     pool_draws: int = 2048  # fixed draws from the augmented shot pool (the evidence side of the target)
@@ -80,8 +81,13 @@ class AdaptConfig:
             raise FlexPoseError(f"adv_weight must be >= 0, got {self.adv_weight}")
         if self.lr_generator is not None and not self.lr_generator > 0:
             raise FlexPoseError(f"lr_generator must be > 0, got {self.lr_generator}")
+        if self.divergence not in DIVERGENCES:
+            raise FlexPoseError(f"divergence must be one of {', '.join(DIVERGENCES)}, got {self.divergence!r}")
         if self.options.tau_form not in TAU_FORMS:
             raise FlexPoseError(f"tau form must be one of {', '.join(TAU_FORMS)}, got {self.options.tau_form!r}")
+        rank = self.options.tau_rank
+        if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
+            raise FlexPoseError(f"tau rank must be an integer >= 1, got {rank!r}")
         if self.options.sparsity_weight is not None and self.options.sparsity_weight < 0:
             raise FlexPoseError(f"sparsity_weight must be >= 0, got {self.options.sparsity_weight}")
 
@@ -176,7 +182,7 @@ def adapt(
     device = accelerator.device
     mask = torch.from_numpy(mask_np).to(device)
     z, target_vectors = z.to(device), targets.vectors.to(device)
-    target_weights, self_distance = targets.weights.to(device), targets.self_distance.to(device)
+    divergence = make_divergence(config.divergence, target_vectors, targets.weights.to(device))
     history: list[dict] = []
     start = time.time()
     report = progress if callable(progress) else None  # a callback (steps done, total) instead of a bar
@@ -189,9 +195,9 @@ def adapt(
         if adv_weight > 0:
             record["loss_d"] = critic_step(disc, opt_d, model, base, targets, mask, config, step, accelerator)
         unit, vectors = generated_vectors(model, z, res, margin, mask, origin)
-        loss_ed = energy_distance(vectors, target_vectors, target_weights, self_distance)
-        reg = adapted.regularization().to(loss_ed.device)
-        loss = loss_ed + reg
+        loss_fit = divergence(vectors)
+        reg = adapted.regularization().to(loss_fit.device)
+        loss = loss_fit + reg
         if adv_weight > 0:
             adv = generator_adversarial_loss(disc, base.codec, recenter_on_box(unit, mask), margin,
                                              config.image_d_every > 0 and step % config.image_d_every == 0, mask)
@@ -202,9 +208,9 @@ def adapt(
         opt_g.step()
         schedule.step()
         state.step = step + 1
-        record.update(energy=loss_ed.item(), reg=float(reg.detach()))
+        record.update(divergence=loss_fit.item(), reg=float(reg.detach()))
         history.append(record)
-        bar.set_postfix(energy=f"{loss_ed.item():.4f}")
+        bar.set_postfix(divergence=f"{loss_fit.item():.4f}")
         if report is not None:
             report(state.step, config.steps)
         if checkpoint_dir is not None and state.step % config.checkpointing_steps == 0 and state.step < config.steps:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from peft.config import PeftConfig
 
 TAU_PEFT_TYPE = "TAU"
-TAU_FORMS = ("full", "diagonal")
+TAU_FORMS = ("full", "lowrank", "diagonal")
 
 # Style layers tau adapts by default: all six of the bundled generators. Restricting tau to the coarse
 # layers (the paper's constrained layer updates) is an ablation row in BENCHMARKS.md.
@@ -19,14 +19,16 @@ class TauConfig(PeftConfig):
     """Configuration of tau, the layer-wise linear transfer function on style codes.
 
     For each targeted style affine layer ``A.<l>``, tau maps its style code ``s`` to
-    ``(I + D) s + b`` (``form="full"``, a full matrix ``D``) or ``(1 + d) * s + b``
-    (``form="diagonal"``, a per-channel scale); identity at initialization. Only ``D``/``d`` and
-    ``b`` train.
+    ``(I + D) s + b`` (``form="full"``, a full matrix ``D``; ``form="lowrank"``, ``D = U V`` of rank
+    ``rank``) or ``(1 + d) * s + b`` (``form="diagonal"``, a per-channel scale); identity at
+    initialization. Only ``D`` (or ``U``, ``V``, or ``d``) and ``b`` train.
 
     Args:
         target_modules: module names or a regex; by default the style affines of ``layers``.
         layers: indices of the style layers tau adapts (constrained layer updates).
-        form: ``"full"`` (a full linear map per layer) or ``"diagonal"`` (per-channel scale and shift).
+        form: ``"full"`` (a full linear map per layer), ``"lowrank"`` (identity plus a rank-``rank``
+            matrix) or ``"diagonal"`` (per-channel scale and shift).
+        rank: rank of ``D`` in the low-rank form.
         sparsity_weight: weight of the L1 penalty on tau's deviation from identity
             (``model.tau_regularization()``, the paper's Linear & Sparse); 0 switches it off.
         init_identity: start at the identity map (recommended).
@@ -38,7 +40,9 @@ class TauConfig(PeftConfig):
     layers: list[int] | None = field(
         default=None, metadata={"help": "Indices of the style layers tau adapts (default: all six)."}
     )
-    form: str = field(default="full", metadata={"help": "'full' (I + D) s + b, or 'diagonal' (1 + d) * s + b."})
+    form: str = field(default="full", metadata={
+        "help": "'full' (I + D) s + b, 'lowrank' (I + U V) s + b, or 'diagonal' (1 + d) * s + b."})
+    rank: int = field(default=4, metadata={"help": "Rank of D = U V in the low-rank form."})
     sparsity_weight: float = field(default=1e-4, metadata={"help": "L1 weight on tau's deviation from identity."})
     init_identity: bool = field(default=True, metadata={"help": "Initialize tau at the identity map."})
     modules_to_save: list[str] | None = field(default=None, metadata={"help": "Extra modules to train and save."})
@@ -48,6 +52,8 @@ class TauConfig(PeftConfig):
         self.peft_type = TAU_PEFT_TYPE
         if self.form not in TAU_FORMS:
             raise ValueError(f"form must be one of {', '.join(TAU_FORMS)}, got {self.form!r}")
+        if isinstance(self.rank, bool) or not isinstance(self.rank, int) or self.rank < 1:
+            raise ValueError(f"rank must be an integer >= 1, got {self.rank!r}")
         if self.layers is None and self.target_modules is None:
             self.layers = list(DEFAULT_TAU_LAYERS)
         if self.target_modules is None:

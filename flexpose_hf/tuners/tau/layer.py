@@ -1,4 +1,4 @@
-"""The tau layer: a linear map (full or per-channel) applied to a style affine layer's output."""
+"""The tau layer: a linear map (full, low-rank or per-channel) applied to a style affine layer's output."""
 
 from __future__ import annotations
 
@@ -13,14 +13,17 @@ from .config import TauConfig
 
 
 class TauLayer(BaseTunerLayer):
-    """Holds, per adapter, ``tau_matrix`` (full form: ``tau(s) = (I + D) s + b``) or ``tau_scale``
-    (diagonal form: ``tau(s) = (1 + d) * s + b``), and ``tau_shift`` (``b``)."""
+    """Holds, per adapter, ``tau_matrix`` (full form: ``tau(s) = (I + D) s + b``), ``tau_up`` and
+    ``tau_down`` (low-rank form: ``D = U V``) or ``tau_scale`` (diagonal form:
+    ``tau(s) = (1 + d) * s + b``), and ``tau_shift`` (``b``)."""
 
-    adapter_layer_names = ("tau_matrix", "tau_scale", "tau_shift")
+    adapter_layer_names = ("tau_matrix", "tau_up", "tau_down", "tau_scale", "tau_shift")
 
     def __init__(self, base_layer: nn.Module, **kwargs: Any) -> None:
         self.base_layer = base_layer
         self.tau_matrix = nn.ParameterDict({})
+        self.tau_up = nn.ParameterDict({})
+        self.tau_down = nn.ParameterDict({})
         self.tau_scale = nn.ParameterDict({})
         self.tau_shift = nn.ParameterDict({})
         self._disable_adapters = False
@@ -32,17 +35,32 @@ class TauLayer(BaseTunerLayer):
 
     def update_layer(self, adapter_name: str, config: TauConfig, **kwargs: Any) -> None:
         n = self.out_features
-        linear = nn.Parameter(torch.zeros(n, n) if config.form == "full" else torch.zeros(n))
-        (self.tau_matrix if config.form == "full" else self.tau_scale)[adapter_name] = linear
         self.tau_shift[adapter_name] = nn.Parameter(torch.zeros(n))
+        if config.form == "lowrank":  # U = 0, V random (as LoRA): identity at start, yet U gets gradients
+            r = min(config.rank, n)
+            self.tau_up[adapter_name] = nn.Parameter(torch.zeros(n, r))
+            self.tau_down[adapter_name] = nn.Parameter(torch.randn(r, n) / n**0.5)
+        else:
+            linear = nn.Parameter(torch.zeros(n, n) if config.form == "full" else torch.zeros(n))
+            (self.tau_matrix if config.form == "full" else self.tau_scale)[adapter_name] = linear
         if not config.init_identity:
-            nn.init.normal_(linear, std=0.02)
-            nn.init.normal_(self.tau_shift[adapter_name], std=0.02)
+            for param in [*self.linear_parameters(adapter_name), self.tau_shift[adapter_name]]:
+                nn.init.normal_(param, std=0.02)
         self._move_adapter_to_device_of_base_layer(adapter_name)
         self.set_adapter(self.active_adapters, inference_mode=config.inference_mode)
 
-    def tau_linear(self, adapter_name: str) -> nn.Parameter:
-        """``D`` (full form) or ``d`` (diagonal form) of one adapter."""
+    def linear_parameters(self, adapter_name: str) -> list[nn.Parameter]:
+        """The trainable linear part of one adapter: ``[D]``, ``[U, V]`` or ``[d]``."""
+        if adapter_name in self.tau_matrix:
+            return [self.tau_matrix[adapter_name]]
+        if adapter_name in self.tau_up:
+            return [self.tau_up[adapter_name], self.tau_down[adapter_name]]
+        return [self.tau_scale[adapter_name]]
+
+    def tau_linear(self, adapter_name: str) -> torch.Tensor:
+        """``D`` (full form; ``U V`` in the low-rank form) or ``d`` (diagonal form) of one adapter."""
+        if adapter_name in self.tau_up:
+            return self.tau_up[adapter_name] @ self.tau_down[adapter_name]
         return self.tau_matrix[adapter_name] if adapter_name in self.tau_matrix else self.tau_scale[adapter_name]
 
     def deviation(self, adapter_name: str) -> torch.Tensor:
@@ -51,14 +69,14 @@ class TauLayer(BaseTunerLayer):
 
     def map_matrix(self, adapter_name: str) -> torch.Tensor:
         """tau's linear part as a matrix, ``I + D`` (or ``diag(1 + d)``), in float64."""
-        linear = self.tau_linear(adapter_name).data.double()
+        linear = self.tau_linear(adapter_name).detach().double()
         if linear.dim() == 2:
             return torch.eye(self.out_features, dtype=torch.float64, device=linear.device) + linear
         return torch.diag(1 + linear)
 
 
 class Linear(nn.Module, TauLayer):
-    """tau on an ``nn.Linear`` style affine: ``y = (I + D) A(x) + b``."""
+    """tau on an ``nn.Linear`` style affine: ``y = (I + D) A(x) + b`` (``D = U V`` in the low-rank form)."""
 
     def __init__(self, base_layer: nn.Module, adapter_name: str, config: TauConfig, **kwargs: Any) -> None:
         super().__init__()
@@ -70,6 +88,8 @@ class Linear(nn.Module, TauLayer):
         for name in adapter_names:
             if name in self.tau_matrix:
                 y = y + y @ self.tau_matrix[name].T + self.tau_shift[name]
+            elif name in self.tau_up:
+                y = y + (y @ self.tau_down[name].T) @ self.tau_up[name].T + self.tau_shift[name]
             elif name in self.tau_scale:
                 y = (1 + self.tau_scale[name]) * y + self.tau_shift[name]
         return y

@@ -43,11 +43,11 @@ class TauModel(BaseTuner):
         self._replace_module(parent, target_name, new_module, target)
 
     def tau_parameters(self, adapter_name: str = "default") -> list[torch.nn.Parameter]:
-        """tau's parameters (``D`` or ``d``, and ``b`` of every adapted layer) for one adapter."""
+        """tau's parameters (``D``, ``U`` and ``V``, or ``d``, and ``b`` of every adapted layer) for one adapter."""
         params = []
         for module in self.model.modules():
             if isinstance(module, TauLayer) and adapter_name in module.tau_shift:
-                params += [module.tau_linear(adapter_name), module.tau_shift[adapter_name]]
+                params += [*module.linear_parameters(adapter_name), module.tau_shift[adapter_name]]
         return params
 
     def tau_regularization(self, adapter_name: str | None = None) -> torch.Tensor:
