@@ -295,6 +295,31 @@ def test_training_lowers_the_energy_toward_the_shots(tiny_base):
     assert result.adapted.num_trainable == sum(d * d + d for d in base.phi.style_dims)  # full form, every layer
 
 
+@pytest.mark.parametrize("divergence", ["mmd", "sinkhorn"])
+def test_other_divergences_train_toward_the_shots(tiny_base, divergence):
+    from flexpose_hf.adaptation import AdaptConfig, adapt
+
+    base = FlexPoseGenerator.from_pretrained(str(tiny_base))
+    config = AdaptConfig(steps=15, prior_shots=0.0, lr_generator=0.02, divergence=divergence)
+    losses = [h["divergence"] for h in adapt(base, _demo_shots(), config, progress=False).history]
+    assert len(losses) == 15 and losses[-1] < 0.8 * losses[0]
+
+
+def test_cli_adapt_with_lowrank_tau_and_sinkhorn_records_both(tiny_base, tmp_path):
+    out = tmp_path / "a"
+    assert main(["adapt", "--base", str(tiny_base), "--target", str(DEMO), "--output-dir", str(out), "--steps", "3",
+                 "--tau-form", "lowrank", "--tau-rank", "2", "--divergence", "sinkhorn", "--num-samples", "4"]) == 0
+    adapter = json.loads((out / "adapter_config.json").read_text())
+    assert adapter["form"] == "lowrank" and adapter["rank"] == 2
+    assert json.loads((out / "adapt_config.json").read_text())["divergence"] == "sinkhorn"
+    card = (out / "README.md").read_text()
+    assert "Sinkhorn divergence (`--divergence sinkhorn`)" in card and "tau form lowrank, rank 2" in card
+    base = FlexPoseGenerator.from_pretrained(str(tiny_base))
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["trainable_parameters"] == sum(2 * 2 * d + d for d in base.phi.style_dims)
+    assert main(["sample", "--adapter", str(out), "--num-samples", "3", "--output", str(tmp_path / "s.json")]) == 0
+
+
 def test_one_pose_repeated_runs_with_a_warning(tiny_base, tmp_path, caplog):
     doc = json.loads(DEMO.read_text())
     doc["annotations"] = [dict(doc["annotations"][0], id=i + 1) for i in range(5)]

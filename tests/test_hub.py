@@ -116,7 +116,8 @@ def test_every_card_kind_renders_without_placeholders(tmp_path):
     cards["trained generator"] = write_generator_card(tmp_path / "g", summary, repo="mpii-body")
     fields = {"name": "run", "num_shots": 10, "target": "t.json", "target_skeleton": "coco17", "seed": 0,
               "joints": "a, b", "steps": 200, "trainable_parameters": 5, "wall_seconds": 1.0, "strength": "s",
-              "trainable_share": "1%", "command": "flexpose adapt", "metrics_note": "n", "metrics_table": ""}
+              "trainable_share": "1%", "objective": "o", "command": "flexpose adapt", "metrics_note": "n",
+              "metrics_table": ""}
     peft_dir = tmp_path / "peft"
     peft_dir.mkdir()
     (peft_dir / "adapter_config.json").write_text("{}")

@@ -242,7 +242,7 @@ def write_outputs(out: Path, result: AdaptResult, config: AdaptConfig, source: F
             seed=config.seed, joints=", ".join(metrics["joints_judged"]), steps=config.steps,
             trainable_parameters=result.adapted.num_trainable, wall_seconds=metrics["adapt_seconds"],
             strength=describe_strength(metrics["strength"]), trainable_share=trainable_share(metrics),
-            command=command, metrics_note=note, metrics_table=table)
+            objective=describe_objective(config), command=command, metrics_note=note, metrics_table=table)
         card.save(staging / "README.md")
         for item in staging.iterdir():
             os.replace(item, out / item.name)
@@ -256,6 +256,22 @@ def describe_strength(strength: dict) -> str:
             f"shots, so {strength['target_weight']:.0%} of the training targets came from the shots, their "
             f"mirror images and pose-mixup pairs, the rest from the source generator "
             f"(K / (K + alpha), `--prior-shots`).")
+
+
+DIVERGENCE_NAMES = {"energy": "energy distance", "mmd": "MMD (Gaussian kernels)", "sinkhorn": "Sinkhorn divergence"}
+
+
+def describe_objective(config: AdaptConfig) -> str:
+    """One line for the model card about what was minimised."""
+    parts = [f"{DIVERGENCE_NAMES[config.divergence]} (`--divergence {config.divergence}`) between the poses "
+             f"decoded from {config.latents} fixed latents and the target set"]
+    if config.method == "tau":
+        form = config.options.tau_form + (f", rank {config.options.tau_rank}" if config.options.tau_form == "lowrank" else "")
+        parts.append(f"tau form {form}")
+    parts.append("pose-mixup on" if config.pose_mixup else "pose-mixup off")
+    if config.adversarial_weight() > 0:
+        parts.append(f"adversarial critic weight {config.adversarial_weight():g}")
+    return "; ".join(parts) + "."
 
 
 def trainable_share(metrics: dict) -> str:
