@@ -47,7 +47,7 @@ ABLATIONS = {
     "tau_coarse_layers": {"layers": [0, 1, 2]},
     "tau_diagonal": {"tau_form": "diagonal"},
     "tau_lowrank": {"tau_form": "lowrank", "tau_rank": 4},
-    "tau_mmd": {"divergence": "mmd"},
+    "tau_energy": {"divergence": "energy"},
     "tau_sinkhorn": {"divergence": "sinkhorn"},
     "tau_with_critic": {"adv_weight": 1.0},
     "tau_shots_only": {"prior_shots": 0.0},

@@ -215,7 +215,7 @@ def add_adapt_arguments(p: argparse.ArgumentParser) -> None:
     _add(p, "--tau-form", default="full", choices=["full", "lowrank", "diagonal"],
          help="tau's map per style layer: full ((I + D) s + b), lowrank (D = U V) or diagonal ((1 + d) * s + b)")
     _add(p, "--tau-rank", type=int, default=4, help="rank of D for --tau-form lowrank")
-    _add(p, "--divergence", default="energy", choices=["energy", "mmd", "sinkhorn"],
+    _add(p, "--divergence", default="mmd", choices=["mmd", "energy", "sinkhorn"],
          help="two-sample loss between decoded samples and the target set (all methods)")
     _add(p, "--sparsity-weight", type=float, default=None, help="tau's L1 weight (default 1e-4; 0 turns it off)")
     _add(p, "--prior-shots", type=float, default=None,

@@ -284,7 +284,7 @@ def test_without_evidence_the_source_is_the_optimum(tiny_base):
     assert all(float(p.detach().abs().max()) == 0 for p in result.adapted.trainable)
 
 
-def test_training_lowers_the_energy_toward_the_shots(tiny_base):
+def test_training_lowers_the_divergence_toward_the_shots(tiny_base):
     from flexpose_hf.adaptation import AdaptConfig, adapt
 
     base = FlexPoseGenerator.from_pretrained(str(tiny_base))
@@ -351,7 +351,7 @@ def test_new_options_are_refused_before_writing(tiny_base, tmp_path, capsys):
     with pytest.raises(FlexPoseError, match="tau rank must be an integer >= 1, got 0"):
         run_adaptation(str(DEMO), str(out), base=str(tiny_base), overwrite=True, progress=False,
                        options=MethodOptions(tau_form="lowrank", tau_rank=0))
-    with pytest.raises(FlexPoseError, match="divergence must be one of energy, mmd, sinkhorn"):
+    with pytest.raises(FlexPoseError, match="divergence must be one of mmd, energy, sinkhorn"):
         run_adaptation(str(DEMO), str(out), base=str(tiny_base), overwrite=True, progress=False,
                        config_overrides={"divergence": "wasserstein"})
     assert os.listdir(out) == ["keep.txt"]

@@ -8,10 +8,12 @@ shot pool (the evidence), held fixed through training:
   itself is the exact optimum, so nothing moves without evidence, and no sampling noise is fitted;
 - the pool part is a fixed draw of shots, mirror images and pose-mixup pairs, total weight ``w``.
 
-The default loss is the V-statistic energy distance (a squared MMD with the distance kernel: zero
-only when the two weighted sets coincide); a Gaussian-kernel MMD and a debiased Sinkhorn divergence
-are measured alternatives (``DIVERGENCES``; BENCHMARKS.md compares them). A fresh draw every step
-made Adam random-walk the parameters at the optimum (BENCHMARKS.md). Both sides are compared as
+The default loss is a squared MMD (V-statistic) with a sum of Gaussian kernels whose bandwidths
+are fractions and multiples of the targets' median pairwise distance, so they follow the skeleton
+and the target rather than a tuned constant; the energy distance (an MMD with the distance kernel)
+and a debiased Sinkhorn divergence are the measured alternatives (``DIVERGENCES``; BENCHMARKS.md
+compares them). Each is zero only when the two weighted sets coincide. A fresh draw every step made
+Adam random-walk the parameters at the optimum (BENCHMARKS.md). Both sides are compared as
 ``pose_vectors`` on the target's joints.
 """
 
@@ -149,8 +151,8 @@ def _sinkhorn(y: torch.Tensor, weights: torch.Tensor, blur: float = 0.5,
 # name -> builder(target vectors, target weights) -> loss(generated vectors); each is 0 when the
 # generated set equals the weighted target set and is built once, so its target-only terms are cached.
 DIVERGENCES: dict[str, Callable[[torch.Tensor, torch.Tensor], Callable[[torch.Tensor], torch.Tensor]]] = {
-    "energy": _energy,
     "mmd": _mmd,
+    "energy": _energy,
     "sinkhorn": _sinkhorn,
 }
 

@@ -1,8 +1,8 @@
 """The adaptation loop shared by every method, ``flexpose adapt`` and ``examples/adapt.py``.
 
 One flow: shots -> augmented pool (mirror images, pose-mixup) -> strength (prior-versus-evidence
-weight, ``strength.py``) -> fixed target set -> train the method's parameters to minimise the energy
-distance between the poses it decodes from fixed latents and the target set, plus the method's
+weight, ``strength.py``) -> fixed target set -> train the method's parameters to minimise a two-sample
+divergence (by default a Gaussian-kernel MMD) between the poses it decodes from fixed latents and the target set, plus the method's
 regularizer (tau's Linear & Sparse) -> the adapted model. An adversarial critic is optional
 (``adv_weight``; FreezeD needs one and gets weight 1 by default).
 """
@@ -48,7 +48,7 @@ class AdaptConfig:
     """Hyper-parameters of one adaptation run (defaults: 10 shots in well under a minute on 2 CPU cores)."""
 
     method: str = "tau"
-    divergence: str = "energy"  # the two-sample loss (objective.DIVERGENCES): "energy", "mmd" or "sinkhorn"
+    divergence: str = "mmd"  # the two-sample loss (objective.DIVERGENCES): "mmd", "energy" or "sinkhorn"
     steps: int = 200
     latents: int = 256  # fixed latents decoded every step (the generated side of the loss)
     pool_draws: int = 2048  # fixed draws from the augmented shot pool (the evidence side of the target)
@@ -163,8 +163,8 @@ def adapt(
             p.requires_grad_(False)
         opt_d = torch.optim.Adam([p for p in discriminator.parameters() if id(p) not in frozen],
                                  lr=config.lr_discriminator, betas=(0.5, 0.99))
-    # Cosine decay to 0: the energy distance is not smooth where samples coincide, so a constant step
-    # would keep Adam oscillating about the optimum (by about the learning rate) instead of settling.
+    # Cosine decay to 0: the energy distance is not smooth where samples coincide, and with any loss a
+    # constant step keeps Adam oscillating about the optimum (by about the learning rate).
     schedule = torch.optim.lr_scheduler.LambdaLR(  # plain floats: numpy ones would not load weights-only
         opt_g, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, config.steps) / config.steps)))
     prepared = accelerator.prepare(*params, opt_g, schedule, *([opt_d] if opt_d else []))
