@@ -1,7 +1,9 @@
 """nn1 and coverage against the number of shots, per setting: tau (mean and range over seeds), the
 unadapted source and the floor (real target poses against real target poses) as lines.
 
-    python benchmarks/plot_shots.py benchmarks/results/shots/runs.jsonl docs/shots_curve.png
+    python benchmarks/plot_shots.py benchmarks/results/shots/runs.jsonl docs/shots_curve.png [tau,tau_energy]
+
+The optional third argument lists the methods drawn (default: tau).
 """
 
 from __future__ import annotations
@@ -71,4 +73,4 @@ def main(runs: str, figure: str, methods: tuple[str, ...] = ("tau",)) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    main(sys.argv[1], sys.argv[2], tuple(sys.argv[3].split(",")) if len(sys.argv) > 3 else ("tau",))
