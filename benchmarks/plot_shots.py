@@ -33,6 +33,9 @@ def load(path: Path) -> dict:
     return table
 
 
+LABELS = {"tau": "tau (MMD, default)", "tau_energy": "tau, energy distance"}
+
+
 def main(runs: str, figure: str, methods: tuple[str, ...] = ("tau",)) -> None:
     table = load(Path(runs))
     settings = list(table)
@@ -53,7 +56,7 @@ def main(runs: str, figure: str, methods: tuple[str, ...] = ("tau",)) -> None:
                 mean = np.array([np.mean(series[k]) for k in shots])
                 lo = np.array([np.min(series[k]) for k in shots])
                 hi = np.array([np.max(series[k]) for k in shots])
-                ax.plot(shots, mean, marker="o", label=method)
+                ax.plot(shots, mean, marker="o", label=LABELS.get(method, method))
                 ax.fill_between(shots, lo, hi, alpha=0.2)
             ax.set_xscale("log")
             ticks = sorted({k for series in table[setting].values() for k in series})
