@@ -66,6 +66,18 @@ def test_train_source_end_to_end_and_resume_after_kill(tmp_path):
         torch.testing.assert_close(a[key], b[key], atol=1e-5, rtol=1e-4)
 
 
+def test_max_train_minutes_stops_early_with_a_complete_run(tmp_path):
+    """A time budget ends training early yet writes the model, card, summary (with the steps really
+    taken) and a checkpoint to resume from."""
+    out = tmp_path / "timed"
+    subprocess.run(_cmd(out, 100000, ["--max_train_minutes", "0.02"]), check=True, capture_output=True, env=ENV,
+                   timeout=600)
+    steps = json.loads((out / "training_summary.json").read_text())["steps"]
+    assert 1 <= steps < 100000
+    assert (out / "checkpoints" / f"checkpoint-{steps}").is_dir()
+    assert FlexPoseGenerator.from_pretrained(out).sample(2, seed=0)["keypoints"].shape == (2, 17, 2)
+
+
 def test_train_source_two_processes_stay_in_sync(tmp_path):
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
