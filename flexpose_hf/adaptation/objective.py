@@ -161,6 +161,9 @@ DIVERGENCES: dict[str, Callable[[torch.Tensor, torch.Tensor], Callable[[torch.Te
     "sinkhorn": _sinkhorn,
 }
 
+# How the model card names each loss.
+DIVERGENCE_NAMES = {"mmd": "MMD (Gaussian kernels)", "energy": "energy distance", "sinkhorn": "Sinkhorn divergence"}
+
 
 def make_divergence(name: str, target_vectors: torch.Tensor, weights: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
     """The loss ``name`` (one of ``DIVERGENCES``) between generated vectors and the weighted targets."""

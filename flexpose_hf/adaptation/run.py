@@ -34,6 +34,7 @@ from ..skeletons import convert_keypoints, get_skeleton, shared_joints
 from ..training.data import to_unit_poses
 from ..utils import atomic_write_text
 from .methods import MethodOptions, check_method
+from .objective import DIVERGENCE_NAMES
 from .trainer import AdaptConfig, AdaptResult, adapt
 
 logger = logging.getLogger(__name__)
@@ -256,9 +257,6 @@ def describe_strength(strength: dict) -> str:
             f"shots, so {strength['target_weight']:.0%} of the training targets came from the shots, their "
             f"mirror images and pose-mixup pairs, the rest from the source generator "
             f"(K / (K + alpha), `--prior-shots`).")
-
-
-DIVERGENCE_NAMES = {"energy": "energy distance", "mmd": "MMD (Gaussian kernels)", "sinkhorn": "Sinkhorn divergence"}
 
 
 def describe_objective(config: AdaptConfig) -> str:
