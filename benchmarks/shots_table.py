@@ -34,7 +34,7 @@ def table(runs: dict, method: str) -> str:
         if not seeds:
             continue
 
-        def mean(rows: dict, key: str) -> float:
+        def mean(rows: dict, key: str, seeds: list = seeds) -> float:
             return float(np.mean([rows[s][key] for s in seeds]))
 
         diffs = [ada[s]["nn1"] - src[s]["nn1"] for s in seeds]

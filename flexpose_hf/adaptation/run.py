@@ -261,8 +261,8 @@ def describe_strength(strength: dict) -> str:
 
 def describe_objective(config: AdaptConfig) -> str:
     """One line for the model card about what was minimised."""
-    parts = [f"{DIVERGENCE_NAMES[config.divergence]} (`--divergence {config.divergence}`) between the poses "
-             f"decoded from {config.latents} fixed latents and the target set"]
+    parts = [(f"{DIVERGENCE_NAMES[config.divergence]} (`--divergence {config.divergence}`) between the poses "
+              f"decoded from {config.latents} fixed latents and the target set")]
     if config.method == "tau":
         form = config.options.tau_form + (f", rank {config.options.tau_rank}" if config.options.tau_form == "lowrank" else "")
         parts.append(f"tau form {form}")
