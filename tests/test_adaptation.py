@@ -268,11 +268,30 @@ def test_target_set_mixes_prior_and_shot_pool_by_the_strength(tiny_base):
     z = torch.randn(64, base.config.z_dim)
     for weight in (0.0, 0.25, 1.0):
         targets = TargetSet.build(base, z, pool, "mpii16", mask, origin, 300, weight, 0.5, seed=0)
-        assert targets.from_shots == (300 if weight else 0) and len(targets.vectors) == 64 + targets.from_shots
+        assert len(targets.vectors) == 64 + targets.from_shots
+        # 150 draws of the 20 pool poses (+ 150 mixtures) are merged into weighted distinct rows.
+        assert (0 < targets.from_shots <= len(pool) + 150) if weight else targets.from_shots == 0
         assert float(targets.weights[64:].sum()) == pytest.approx(weight)
         assert float(targets.weights.sum()) == pytest.approx(1.0)
     only_shots = TargetSet.build(base, z, pool, "mpii16", mask, origin, 300, 1.0, 0.0, seed=0)
-    assert len(set(map(tuple, np.round(only_shots.vectors[64:].numpy(), 4)))) <= len(pool)  # no mixup
+    assert only_shots.from_shots <= len(pool)  # no mixup: only pool poses, each once
+    # Each pool pose weighs as often as it was drawn: the same draws, expanded, give the same loss.
+    rows = torch.multinomial(only_shots.weights[64:], 5000, replacement=True, generator=torch.Generator().manual_seed(0))
+    share = torch.bincount(rows, minlength=only_shots.from_shots).float() / 5000
+    assert torch.allclose(share, only_shots.weights[64:], atol=0.02)
+
+
+def test_merging_repeated_targets_keeps_every_divergence():
+    from flexpose_hf.adaptation.objective import DIVERGENCES
+
+    gen = torch.Generator().manual_seed(0)
+    distinct, x = torch.randn(7, 24, generator=gen), torch.randn(40, 24, generator=gen)
+    counts = torch.tensor([1, 5, 2, 9, 1, 3, 4])
+    expanded = distinct.repeat_interleave(counts, dim=0)
+    for name, build in DIVERGENCES.items():
+        merged = build(distinct, counts.float() / counts.sum(), 2.0)(x)
+        uniform = torch.full((len(expanded),), 1 / len(expanded))
+        assert float(merged) == pytest.approx(float(build(expanded, uniform, 2.0)(x)), rel=1e-4, abs=1e-6), name
 
 
 def test_without_evidence_the_source_is_the_optimum(tiny_base):
@@ -393,3 +412,22 @@ def test_progress_callback_gets_every_step(tiny_base, tmp_path):
     run_adaptation(str(DEMO), str(tmp_path / "cb"), base=str(tiny_base), steps=3, num_samples=5,
                    progress=lambda done, total: calls.append((done, total)))
     assert calls == [(1, 3), (2, 3), (3, 3)]
+
+
+def test_linear_and_sparse_leaves_unneeded_entries_of_tau_exactly_zero(tiny_base):
+    """The L1 penalty is a proximal step: a strong weight zeroes most of tau; without it none is zero."""
+    from flexpose_hf.adaptation import AdaptConfig, MethodOptions, adapt
+
+    def zero_share(weight: float) -> float:
+        base = FlexPoseGenerator.from_pretrained(str(tiny_base))
+        config = AdaptConfig(steps=15, latents=32, pool_draws=64, prior_shots=0.0,
+                             options=MethodOptions(sparsity_weight=weight))
+        result = adapt(base, _demo_shots(), config, progress=False)
+        values = torch.cat([p.detach().flatten() for p in result.adapted.trainable])
+        assert result.adapted.l1_proximal and result.history[-1]["reg"] == pytest.approx(
+            weight * float(values.abs().sum()), rel=1e-4)
+        return float((values == 0).float().mean())
+
+    assert zero_share(0.0) == 0.0
+    shares = [zero_share(w) for w in (0.05, 1.0)]
+    assert 0 < shares[0] < shares[1] and shares[1] > 0.9

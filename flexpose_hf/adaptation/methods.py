@@ -41,6 +41,14 @@ class AdaptedModel:
     save: Callable[[Path], None]
     frozen_discriminator: list[nn.Parameter] = field(default_factory=list)
     kind: str = "adapter"  # "adapter" (small file beside the base) or "full" (complete generator weights)
+    # Parameters under an L1 penalty of weight ``l1_weight`` applied as a proximal step after each optimizer
+    # step (exact zeros), instead of through ``regularization``'s gradient.
+    l1_proximal: list[nn.Parameter] = field(default_factory=list)
+    l1_weight: float = 0.0
+
+    def proximal_penalty(self) -> float:
+        """The current value of the proximal L1 penalty (for the training log)."""
+        return self.l1_weight * float(sum(p.detach().abs().sum() for p in self.l1_proximal))
 
     @property
     def num_trainable(self) -> int:
@@ -75,7 +83,11 @@ def _tau(base: FlexPoseGenerator, disc: PoseDiscriminator | None, opts: MethodOp
     extra = {} if opts.sparsity_weight is None else {"sparsity_weight": opts.sparsity_weight}
     config = TauConfig(layers=style_layers(base, opts), form=opts.tau_form, rank=opts.tau_rank, **extra)
     model = get_peft_model(base, config)
-    return AdaptedModel("tau", model, model.tau_parameters(), model.tau_regularization, _peft_save(model))
+    params = model.tau_parameters()
+    if config.form == "lowrank":  # |U V|_1 does not separate per entry: train it through its gradient
+        return AdaptedModel("tau", model, params, model.tau_regularization, _peft_save(model))
+    return AdaptedModel("tau", model, params, _zero, _peft_save(model), l1_proximal=params,
+                        l1_weight=config.sparsity_weight)
 
 
 def _lora(base: FlexPoseGenerator, disc: PoseDiscriminator, opts: MethodOptions, all_linear: bool) -> AdaptedModel:

@@ -58,7 +58,8 @@ class TargetSet:
     unit: torch.Tensor  # N x J x 2
     vectors: torch.Tensor  # N x 2M
     weights: torch.Tensor  # N, summing to 1
-    from_shots: int  # pool-drawn rows (the last ones)
+    from_shots: int  # distinct pool-drawn rows (the last ones)
+    scale: float  # median pairwise distance among the targets, every draw counted (kernel bandwidths)
 
     @classmethod
     @torch.no_grad()
@@ -66,18 +67,24 @@ class TargetSet:
               origin: list[int], pool_draws: int, target_weight: float, mixup_share: float, seed: int) -> TargetSet:
         """Prior: ``base`` decoding ``z``; evidence: ``pool_draws`` draws from the augmented ``pool``."""
         res, margin = base.config.resolution, base.config.margin
+        mask_t = torch.from_numpy(mask)
         prior = canvas_to_unit(base(z, output="keypoints"), res, margin).float()
-        prior[:, ~torch.from_numpy(mask)] = 0.0
+        prior[:, ~mask_t] = 0.0
         parts, weights = [prior], [torch.full((len(prior),), (1 - target_weight) / len(prior))]
-        from_shots = pool_draws if target_weight > 0 else 0
-        if from_shots:
+        every_draw, from_shots = [prior], 0
+        if target_weight > 0:
             rng = np.random.default_rng([seed, 17])
-            drawn = augmented_pool(pool, skeleton, mask, from_shots, mixup_share, rng)
-            parts.append(torch.from_numpy(drawn.astype(np.float32)))
-            weights.append(torch.full((from_shots,), target_weight / from_shots))
+            drawn = augmented_pool(pool, skeleton, mask, pool_draws, mixup_share, rng).astype(np.float32)
+            every_draw.append(torch.from_numpy(drawn))
+            # Draws of the same pool pose become one row weighing as many draws: the same loss at a
+            # fraction of the pairwise distances (the shots and mirror images repeat ~50x at 10 shots).
+            distinct, counts = np.unique(drawn.reshape(len(drawn), -1), axis=0, return_counts=True)
+            from_shots = len(distinct)
+            parts.append(torch.from_numpy(distinct.reshape(-1, *drawn.shape[1:])))
+            weights.append(torch.from_numpy(counts * (target_weight / pool_draws)).float())
         unit, w = torch.cat(parts), torch.cat(weights)
-        vectors = pose_vectors(unit, torch.from_numpy(mask), origin)
-        return cls(unit, vectors, w, from_shots)
+        scale = float(median_distance(pose_vectors(torch.cat(every_draw), mask_t, origin)))
+        return cls(unit, pose_vectors(unit, mask_t, origin), w, from_shots, scale)
 
 
 def generated_vectors(model: torch.nn.Module, z: torch.Tensor, resolution: int, margin: float, mask: torch.Tensor,
@@ -87,7 +94,7 @@ def generated_vectors(model: torch.nn.Module, z: torch.Tensor, resolution: int, 
     return unit, pose_vectors(unit, mask, origin)
 
 
-def _median_distance(y: torch.Tensor, max_points: int = 1024) -> torch.Tensor:
+def median_distance(y: torch.Tensor, max_points: int = 1024) -> torch.Tensor:
     """Median pairwise distance among (up to ``max_points`` evenly spaced) target vectors: the scale
     the kernel bandwidths and the entropic blur are set from, so they follow the skeleton's size."""
     sub = y[:: max(1, len(y) // max_points)]
@@ -95,14 +102,14 @@ def _median_distance(y: torch.Tensor, max_points: int = 1024) -> torch.Tensor:
     return d[~torch.eye(len(sub), dtype=torch.bool, device=d.device)].median().clamp_min(1e-6)
 
 
-def _energy(y: torch.Tensor, weights: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+def _energy(y: torch.Tensor, weights: torch.Tensor, scale: float) -> Callable[[torch.Tensor], torch.Tensor]:
     yy = weighted_self_distance(y, weights)
     return lambda x: energy_distance(x, y, weights, yy)
 
 
-def _mmd(y: torch.Tensor, weights: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Squared MMD (V-statistic) with a sum of Gaussian kernels at 1/4, 1/2, 1 and 2 x the median distance."""
-    widest = 2 * _median_distance(y)
+def _mmd(y: torch.Tensor, weights: torch.Tensor, scale: float) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Squared MMD (V-statistic) with a sum of Gaussian kernels at 1/4, 1/2, 1 and 2 x ``scale``."""
+    widest = 2 * scale
 
     def kernel(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         # Exact distances (matrix-product ones are off by rounding where poses coincide, enough to move
@@ -134,13 +141,13 @@ def _sinkhorn_cost(x: torch.Tensor, y: torch.Tensor, a_log: torch.Tensor, b_log:
     return (a_log.exp() * f_last).sum() + (b_log.exp() * g_last).sum()
 
 
-def _sinkhorn(y: torch.Tensor, weights: torch.Tensor, blur: float = 0.5,
+def _sinkhorn(y: torch.Tensor, weights: torch.Tensor, scale: float, blur: float = 0.5,
               iterations: int = 50) -> Callable[[torch.Tensor], torch.Tensor]:
     """Debiased Sinkhorn divergence OT(x, y) - OT(x, x) / 2 - OT(y, y) / 2, entropic blur ``blur`` x the
     median distance. Below about half the median distance, 256 samples of the target itself scored
     worse than the same samples shrunk by half (measured on 24-dimensional Gaussians): with so few
     samples a sharp transport cost rewards contraction."""
-    eps = float((blur * _median_distance(y)) ** 2)
+    eps = float((blur * scale) ** 2)
     b_log = weights.clamp_min(1e-30).log()
     with torch.no_grad():
         yy = _sinkhorn_cost(y, y, b_log, b_log, eps, iterations)
@@ -155,7 +162,7 @@ def _sinkhorn(y: torch.Tensor, weights: torch.Tensor, blur: float = 0.5,
 
 # name -> builder(target vectors, target weights) -> loss(generated vectors); each is 0 when the
 # generated set equals the weighted target set and is built once, so its target-only terms are cached.
-DIVERGENCES: dict[str, Callable[[torch.Tensor, torch.Tensor], Callable[[torch.Tensor], torch.Tensor]]] = {
+DIVERGENCES: dict[str, Callable[[torch.Tensor, torch.Tensor, float], Callable[[torch.Tensor], torch.Tensor]]] = {
     "mmd": _mmd,
     "energy": _energy,
     "sinkhorn": _sinkhorn,
@@ -165,6 +172,10 @@ DIVERGENCES: dict[str, Callable[[torch.Tensor, torch.Tensor], Callable[[torch.Te
 DIVERGENCE_NAMES = {"mmd": "MMD (Gaussian kernels)", "energy": "energy distance", "sinkhorn": "Sinkhorn divergence"}
 
 
-def make_divergence(name: str, target_vectors: torch.Tensor, weights: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The loss ``name`` (one of ``DIVERGENCES``) between generated vectors and the weighted targets."""
-    return DIVERGENCES[name](target_vectors, weights)
+def make_divergence(name: str, target_vectors: torch.Tensor, weights: torch.Tensor,
+                    scale: float | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The loss ``name`` (one of ``DIVERGENCES``) between generated vectors and the weighted targets;
+    ``scale`` (kernel bandwidth, blur) defaults to the targets' median pairwise distance."""
+    if scale is None:
+        scale = float(median_distance(target_vectors))
+    return DIVERGENCES[name](target_vectors, weights, scale)

@@ -2,9 +2,9 @@
 
 One flow: shots -> augmented pool (mirror images, pose-mixup) -> strength (prior-versus-evidence
 weight, ``strength.py``) -> fixed target set -> train the method's parameters to minimise a two-sample
-divergence (by default a Gaussian-kernel MMD) between the poses it decodes from fixed latents and the target set, plus the method's
-regularizer (tau's Linear & Sparse) -> the adapted model. An adversarial critic is optional
-(``adv_weight``; FreezeD needs one and gets weight 1 by default).
+divergence (by default a Gaussian-kernel MMD) between the poses it decodes from fixed latents and the
+target set, plus the method's regularizer (tau's Linear & Sparse, as a proximal L1 step) -> the adapted
+model. An adversarial critic is optional (``adv_weight``; FreezeD needs one and gets weight 1 by default).
 """
 
 from __future__ import annotations
@@ -182,7 +182,7 @@ def adapt(
     device = accelerator.device
     mask = torch.from_numpy(mask_np).to(device)
     z, target_vectors = z.to(device), targets.vectors.to(device)
-    divergence = make_divergence(config.divergence, target_vectors, targets.weights.to(device))
+    divergence = make_divergence(config.divergence, target_vectors, targets.weights.to(device), targets.scale)
     history: list[dict] = []
     start = time.time()
     report = progress if callable(progress) else None  # a callback (steps done, total) instead of a bar
@@ -205,10 +205,12 @@ def adapt(
             record["adv"] = adv.item()
         opt_g.zero_grad(set_to_none=True)
         accelerator.backward(loss)
+        lr = opt_g.param_groups[0]["lr"]
         opt_g.step()
+        soft_threshold(opt_g, adapted.l1_proximal, lr * adapted.l1_weight)
         schedule.step()
         state.step = step + 1
-        record.update(divergence=loss_fit.item(), reg=float(reg.detach()))
+        record.update(divergence=loss_fit.item(), reg=float(reg.detach()) + adapted.proximal_penalty())
         history.append(record)
         bar.set_postfix(divergence=f"{loss_fit.item():.4f}")
         if report is not None:
@@ -218,6 +220,27 @@ def adapt(
     accelerator.wait_for_everyone()
     adapted.model = accelerator.unwrap_model(model)
     return AdaptResult(adapted, mask_np, time.time() - start, history, strength)
+
+
+@torch.no_grad()
+def soft_threshold(optimizer: torch.optim.Optimizer, params: list[torch.nn.Parameter], strength: float) -> None:
+    """The proximal step of an L1 penalty ``weight * |p|_1`` after an Adam step (``strength`` = learning rate
+    x weight): each entry shrinks toward 0 by the step Adam gave it per unit gradient, and stops at 0.
+
+    Unlike the L1 subgradient, which Adam rescales into steps of about the learning rate whatever the
+    weight (so entries the data does not need jitter about 0), this leaves them exactly 0.
+    """
+    if not params or strength <= 0:
+        return
+    inner = getattr(optimizer, "optimizer", optimizer)  # accelerate wraps the optimizer
+    group = inner.param_groups[0]
+    beta2, eps = group["betas"][1], group["eps"]
+    for p in params:
+        state = inner.state.get(p)
+        if not state:  # no step taken yet
+            continue
+        denom = (state["exp_avg_sq"] / (1 - beta2 ** float(state["step"]))).sqrt() + eps
+        p.copy_(p.sign() * (p.abs() - strength / denom).clamp_min(0))
 
 
 def critic_step(disc, opt_d, model, base: FlexPoseGenerator, targets: TargetSet, mask: torch.Tensor,

@@ -31,6 +31,7 @@ class TauConfig(PeftConfig):
         rank: rank of ``D`` in the low-rank form.
         sparsity_weight: weight of the L1 penalty on tau's deviation from identity
             (``model.tau_regularization()``, the paper's Linear & Sparse); 0 switches it off.
+            ``flexpose_hf.adaptation`` applies it as a proximal step for the full and diagonal forms.
         init_identity: start at the identity map (recommended).
     """
 
