@@ -143,8 +143,8 @@ def _sinkhorn_cost(x: torch.Tensor, y: torch.Tensor, a_log: torch.Tensor, b_log:
 
 def _sinkhorn(y: torch.Tensor, weights: torch.Tensor, scale: float, blur: float = 0.5,
               iterations: int = 50) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Debiased Sinkhorn divergence OT(x, y) - OT(x, x) / 2 - OT(y, y) / 2, entropic blur ``blur`` x the
-    median distance. Below about half the median distance, 256 samples of the target itself scored
+    """Debiased Sinkhorn divergence OT(x, y) - OT(x, x) / 2 - OT(y, y) / 2, entropic blur ``blur`` x
+    ``scale`` (the median distance). Below about half the median distance, 256 samples of the target itself scored
     worse than the same samples shrunk by half (measured on 24-dimensional Gaussians): with so few
     samples a sharp transport cost rewards contraction."""
     eps = float((blur * scale) ** 2)
@@ -160,7 +160,7 @@ def _sinkhorn(y: torch.Tensor, weights: torch.Tensor, scale: float, blur: float 
     return divergence
 
 
-# name -> builder(target vectors, target weights) -> loss(generated vectors); each is 0 when the
+# name -> builder(target vectors, target weights, scale) -> loss(generated vectors); each is 0 when the
 # generated set equals the weighted target set and is built once, so its target-only terms are cached.
 DIVERGENCES: dict[str, Callable[[torch.Tensor, torch.Tensor, float], Callable[[torch.Tensor], torch.Tensor]]] = {
     "mmd": _mmd,
