@@ -129,12 +129,20 @@ DATA_TERMS = {
 }
 
 
+# Hub dataset ids of the training data, where a copy of the same annotations is on the Hub (checked
+# against the Hub's dataset pages); a skeleton without one gets no ``datasets`` entry rather than a guess.
+TRAINING_DATASETS = {
+    "mpii16": "Voxel51/MPII_Human_Pose_Dataset",  # MPII Human Pose, 24,984 images, BSD-2-Clause
+}
+
+
 def write_generator_card(directory: str | os.PathLike, summary: dict, repo: str | None = None) -> ModelCard:
     """Write ``README.md`` for a trained generator folder from its training summary."""
     directory = Path(directory)
     final = summary.get("final_metrics", {})
     card = render_card(
-        "generator", generator_card_data(),
+        "generator", generator_card_data(datasets=[TRAINING_DATASETS[summary["skeleton"]]]
+                                          if summary["skeleton"] in TRAINING_DATASETS else None),
         picture=picture("samples.png", "samples from this generator", directory),
         name=directory.name, repo=HUB_IDS.get(repo, repo) if repo else directory.name, skeleton=summary["skeleton"],
         num_joints=final.get("joints", "J"), data=Path(str(summary["data"])).name,
@@ -158,9 +166,13 @@ def adapter_card(folder: Path, base: str, method: str, repo: str, datasets: list
     (a PEFT adapter, a w-adaptor or full weights), its grid.png embedded."""
     is_peft = (folder / "adapter_config.json").exists()
     base_id = hub_id(base)
+    # library_name stays flexpose_hf for PEFT adapters too: peft alone cannot load them (the TAU type and
+    # the base exist only after ``import flexpose_hf``), and the Hub's peft snippet loads every base through
+    # a transformers AutoModel, or shows "Task type is invalid" without a task type. The tag keeps them
+    # findable as PEFT adapters.
     data = ModelCardData(
-        library_name="peft" if is_peft else "flexpose_hf", license="apache-2.0",
-        pipeline_tag="unconditional-image-generation", tags=["flexpose", "pose-generation", method, "few-shot"],
+        library_name="flexpose_hf", license="apache-2.0", pipeline_tag="unconditional-image-generation",
+        tags=["flexpose", "pose-generation", method, "few-shot", *(["peft"] if is_peft else [])],
         datasets=datasets, base_model=base_id, base_model_relation=("adapter" if is_peft else "finetune") if base_id else None)
     base_ref = base_id or base
     link = f"[`{base_id}`](https://huggingface.co/{base_id})" if base_id else f"`{base}` (a local folder)"

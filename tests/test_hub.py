@@ -129,9 +129,11 @@ def test_every_card_kind_renders_without_placeholders(tmp_path):
         assert not _placeholders(text), f"{kind}: {_placeholders(text)}"
         assert "@inproceedings{wang2025flexpose" in text, kind
     assert cards["trained generator"].data.library_name == "flexpose_hf"
+    assert cards["trained generator"].data.datasets == ["Voxel51/MPII_Human_Pose_Dataset"]
     assert 'from_pretrained("flexpose-hf/mpii-body")' in str(cards["trained generator"])
     tau = cards["tau adapter"]
-    assert tau.data.base_model == HUB_IDS["mpii-body"] and tau.data.library_name == "peft"
+    assert tau.data.base_model == HUB_IDS["mpii-body"] and tau.data.library_name == "flexpose_hf"
+    assert "peft" in tau.data.tags
     assert "![source samples" in str(tau) and "PeftModel.from_pretrained" in str(tau)
     local = cards["w-adaptor on a local base"]
     assert local.data.base_model is None and "load_generator(adapter=" in str(local)
