@@ -49,6 +49,26 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def save_safetensors(weights: dict | Any, path: str | Path, metadata: dict[str, str] | None = None) -> None:
+    """Write a tensor dict, or a module's state (shared tensors handled), as safetensors, atomically and
+    with the umask's mode (safetensors itself creates files 0600)."""
+    import safetensors.torch
+
+    with atomic_path(path) as tmp:
+        if isinstance(weights, dict):
+            safetensors.torch.save_file(weights, tmp, metadata=metadata)
+        else:
+            safetensors.torch.save_model(weights, tmp, metadata=metadata)
+
+
+def follow_umask(folder: str | Path) -> None:
+    """Give the files directly in ``folder`` the mode a plain ``open()`` would (for files other
+    libraries wrote 0600, e.g. peft's adapter weights)."""
+    for item in Path(folder).iterdir():
+        if item.is_file() and not item.is_symlink():
+            os.chmod(item, new_file_mode())
+
+
 def read_json(file: str | Path) -> Any:
     """A JSON file's content; malformed JSON is a ``CheckpointError`` naming the file and position."""
     try:

@@ -157,3 +157,26 @@ def test_bundled_hub_id_loads_the_bundled_copy_offline(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert resolve_pretrained(HUB_IDS["helen-face"]) == str(BUNDLED["helen-face"])
     assert FlexPoseGenerator.from_pretrained(HUB_IDS["helen-face"]).config.skeleton == "face68"
+
+
+def test_saved_weights_follow_the_umask(tmp_path):
+    """safetensors creates files 0600; saved generators, critics and adapters get the umask's mode."""
+    import os
+
+    from flexpose_hf import PoseDiscriminator
+    from flexpose_hf.adaptation.methods import MethodOptions, prepare_method
+
+    base = FlexPoseGenerator(FlexPoseGeneratorConfig(channels=[8, 8, 8], z_dim=4, w_dim=8))
+    old = os.umask(0o022)
+    try:
+        base.save_pretrained(tmp_path / "g")
+        PoseDiscriminator.for_generator(base).save_pretrained(tmp_path / "d")
+        for method in ("tau", "adaptor"):
+            prepare_method(method, base, None, MethodOptions()).save(tmp_path / method)
+    finally:
+        os.umask(old)
+    files = [tmp_path / "g" / "model.safetensors", tmp_path / "d" / "model.safetensors",
+             tmp_path / "tau" / "adapter_model.safetensors", *(tmp_path / "adaptor").glob("*.safetensors")]
+    assert len(files) == 4
+    for f in files:
+        assert f.stat().st_mode & 0o777 == 0o644, f"{f.relative_to(tmp_path)}: {oct(f.stat().st_mode & 0o777)}"

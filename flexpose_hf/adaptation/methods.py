@@ -19,6 +19,7 @@ from ..errors import FlexPoseError
 from ..models import FlexPoseGenerator, PoseDiscriminator
 from ..models.w_adaptor import WAdaptedGenerator
 from ..tuners.tau import DEFAULT_TAU_LAYERS, TauConfig
+from ..utils import follow_umask
 
 
 @dataclass
@@ -60,7 +61,11 @@ def _zero() -> torch.Tensor:
 
 
 def _peft_save(model: nn.Module) -> Callable[[Path], None]:
-    return lambda path: model.save_pretrained(str(path), save_embedding_layers=False)
+    def save(path: Path) -> None:
+        model.save_pretrained(str(path), save_embedding_layers=False)
+        follow_umask(path)  # peft's safetensors file is created 0600
+
+    return save
 
 
 def style_layers(base: FlexPoseGenerator, opts: MethodOptions) -> list[int]:

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from itertools import pairwise
+from pathlib import Path
 
 import torch
-from huggingface_hub import PyTorchModelHubMixin
+from huggingface_hub import PyTorchModelHubMixin, constants
 from torch import nn
 
+from ..utils import save_safetensors
 from .layers import MinibatchStdDev
 
 
@@ -60,6 +62,9 @@ class PoseDiscriminator(nn.Module, PyTorchModelHubMixin, library_name="flexpose_
         self.coord_stddev = MinibatchStdDev()
         self.coord_head = nn.Linear(config.coord_hidden + 1, 1)
         self.register_buffer("limbs", torch.tensor(config.limbs, dtype=torch.long).reshape(-1, 2), persistent=False)
+
+    def _save_pretrained(self, save_directory: Path) -> None:
+        save_safetensors(self, Path(save_directory) / constants.SAFETENSORS_SINGLE_FILE)
 
     @classmethod
     def for_generator(cls, generator: nn.Module, **overrides: object) -> PoseDiscriminator:

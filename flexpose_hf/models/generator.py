@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import safetensors.torch
 import torch
 from huggingface_hub import ModelCard, PyTorchModelHubMixin, constants, hf_hub_download
 from huggingface_hub.errors import (
@@ -31,7 +30,7 @@ from torch import nn
 from ..codec import DEFAULT_MARGIN, SkeletonImageCodec, canvas_to_unit, unit_to_canvas
 from ..errors import CheckpointError
 from ..skeletons import get_skeleton
-from ..utils import read_safetensors
+from ..utils import read_safetensors, save_safetensors
 from .layers import ModulatedConv2d, PixelNorm, spatial_soft_argmax
 
 
@@ -238,8 +237,8 @@ class FlexPoseGenerator(
 
     # --- hub ---------------------------------------------------------------------------------------
     def _save_pretrained(self, save_directory: Path) -> None:
-        safetensors.torch.save_model(self, str(Path(save_directory) / constants.SAFETENSORS_SINGLE_FILE),
-                                     metadata={"format": "pt", "skeleton": self.config.skeleton})
+        save_safetensors(self, Path(save_directory) / constants.SAFETENSORS_SINGLE_FILE,
+                         metadata={"format": "pt", "skeleton": self.config.skeleton})
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs: Any) -> FlexPoseGenerator:

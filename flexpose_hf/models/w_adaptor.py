@@ -6,11 +6,10 @@ import json
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_file
 from torch import nn
 
 from ..errors import CheckpointError
-from ..utils import read_safetensors
+from ..utils import read_safetensors, save_safetensors
 from .generator import FlexPoseGenerator
 
 
@@ -37,8 +36,8 @@ class WAdaptedGenerator(nn.Module):
     def save_pretrained(self, path: str | Path) -> None:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        save_file({"w_scale": self.w_scale.detach().contiguous(), "w_shift": self.w_shift.detach().contiguous()},
-                  str(path / self.ADAPTOR_FILE))
+        save_safetensors({"w_scale": self.w_scale.detach().contiguous(), "w_shift": self.w_shift.detach().contiguous()},
+                         path / self.ADAPTOR_FILE)
         (path / self.CONFIG_FILE).write_text(json.dumps(
             {"adaptor_type": "w_affine", "w_dim": self.base.config.w_dim,
              "base_model_name_or_path": self.base.name_or_path}, indent=2))
