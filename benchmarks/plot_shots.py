@@ -1,15 +1,15 @@
 """nn1 and coverage against the number of shots, per setting: tau (mean and range over seeds), the
 unadapted source and the floor (real target poses against real target poses) as lines.
 
-    python benchmarks/plot_shots.py benchmarks/results/shots/runs.jsonl docs/shots_curve.png [tau,tau_energy]
-
-The optional third argument lists the methods drawn (default: tau).
+    python benchmarks/plot_shots.py benchmarks/results/shots/runs.jsonl docs/shots_curve.png
+    python benchmarks/plot_shots.py benchmarks/results/methods/runs.jsonl docs/methods_curve.png --relative \
+        --methods "tau,finetune[mmd],lora_all[mmd],lora[mmd],adaptor[mmd]" --settings "mpii->lsp,mpii->rope"
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -27,23 +27,38 @@ def load(path: Path) -> dict:
         if "skipped" not in r:
             latest[(r["setting"], r["method"], r["shots"], r["seed"])] = r
     table: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
-    for (setting, method, shots, _), r in latest.items():
+    for (setting, method, shots, seed), r in latest.items():
         for key in ("nn1", "coverage"):
             table[setting][(method, key)][shots].append(r[key])
+        source = latest.get((setting, "source", shots, seed))
+        if source is not None and method not in ("source", "floor"):  # same evaluation latents: paired
+            table[setting][(method, RELATIVE)][shots].append(r["nn1"] - source["nn1"])
     return table
 
 
-LABELS = {"tau": "tau (MMD, default)", "tau_energy": "tau, energy distance"}
+RELATIVE = "nn1 - source"
 
 
-def main(runs: str, figure: str, methods: tuple[str, ...] = ("tau",)) -> None:
+LABELS = {"tau": "tau (default)", "finetune[mmd]": "fine-tuning", "lora_all[mmd]": "LoRA, every linear layer",
+          "lora[mmd]": "LoRA, style layers", "adaptor[mmd]": "w-adaptor"}
+
+
+def main(runs: str, figure: str, methods: tuple[str, ...] = ("tau",), settings: tuple[str, ...] = (),
+         relative: bool = False) -> None:
+    """Draw nn1 and coverage (or, with ``relative``, nn1 minus the source's) against the shots."""
     table = load(Path(runs))
-    settings = list(table)
-    fig, axes = plt.subplots(2, len(settings), figsize=(2.6 * len(settings), 5.2), squeeze=False)
+    settings = [s for s in settings if s in table] if settings else list(table)
+    keys = (RELATIVE,) if relative else ("nn1", "coverage")
+    fig, axes = plt.subplots(len(keys), len(settings), figsize=(2.6 * len(settings), 2.6 * len(keys) + 0.4),
+                             squeeze=False)
     for col, setting in enumerate(settings):
-        for row, key in enumerate(("nn1", "coverage")):
+        for row, key in enumerate(keys):
             ax = axes[row][col]
+            if relative:
+                ax.axhline(0, color="0.4", ls="--", label="source")
             for method, style in (("source", {"color": "0.4", "ls": "--"}), ("floor", {"color": "0.7", "ls": ":"})):
+                if relative:
+                    break
                 series = table[setting][(method, key)]
                 if series:
                     shots = sorted(series)
@@ -64,7 +79,7 @@ def main(runs: str, figure: str, methods: tuple[str, ...] = ("tau",)) -> None:
             ax.minorticks_off()
             ax.set_xlabel("shots")
             if col == 0:
-                ax.set_ylabel(f"{key} ({'lower' if key == 'nn1' else 'higher'} is better)")
+                ax.set_ylabel(f"{key} ({'higher' if key == 'coverage' else 'lower'} is better)")
             if row == 0:
                 ax.set_title(setting, fontsize=9)
             ax.grid(alpha=0.3)
@@ -76,4 +91,12 @@ def main(runs: str, figure: str, methods: tuple[str, ...] = ("tau",)) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], tuple(sys.argv[3].split(",")) if len(sys.argv) > 3 else ("tau",))
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("runs")
+    p.add_argument("figure")
+    p.add_argument("--methods", default="tau", help="comma-separated methods to draw")
+    p.add_argument("--settings", default="", help="comma-separated settings (default: all in the runs file)")
+    p.add_argument("--relative", action="store_true", help="draw nn1 minus the source's (paired by seed) only")
+    args = p.parse_args()
+    main(args.runs, args.figure, tuple(args.methods.split(",")), tuple(filter(None, args.settings.split(","))),
+         args.relative)

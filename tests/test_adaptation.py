@@ -418,19 +418,24 @@ def test_progress_callback_gets_every_step(tiny_base, tmp_path):
 
 
 def test_linear_and_sparse_leaves_unneeded_entries_of_tau_exactly_zero(tiny_base):
-    """The L1 penalty is a proximal step: a strong weight zeroes most of tau; without it none is zero."""
+    """The L1 penalty is a proximal step weighted by the prior's share (10 shots against a prior worth 10:
+    half): a strong weight zeroes most of tau; without it none is zero; with no prior it is off."""
     from flexpose_hf.adaptation import AdaptConfig, MethodOptions, adapt
 
-    def zero_share(weight: float) -> float:
+    def zero_share(weight: float, prior_shots: float = 10.0) -> float:
         base = FlexPoseGenerator.from_pretrained(str(tiny_base))
-        config = AdaptConfig(steps=15, latents=32, pool_draws=64, prior_shots=0.0,
+        config = AdaptConfig(steps=15, latents=32, pool_draws=64, prior_shots=prior_shots,
                              options=MethodOptions(sparsity_weight=weight))
         result = adapt(base, _demo_shots(), config, progress=False)
         values = torch.cat([p.detach().flatten() for p in result.adapted.trainable])
+        applied = weight * prior_shots / (10 + prior_shots)
+        assert result.strength.prior_share == pytest.approx(prior_shots / (10 + prior_shots))
+        assert result.adapted.l1_weight == pytest.approx(applied)
         assert result.adapted.l1_proximal and result.history[-1]["reg"] == pytest.approx(
-            weight * float(values.abs().sum()), rel=1e-4)
+            applied * float(values.abs().sum()), rel=1e-4)
         return float((values == 0).float().mean())
 
     assert zero_share(0.0) == 0.0
-    shares = [zero_share(w) for w in (0.05, 1.0)]
+    shares = [zero_share(w) for w in (0.1, 2.0)]
     assert 0 < shares[0] < shares[1] and shares[1] > 0.9
+    assert zero_share(2.0, prior_shots=0.0) == 0.0  # the shots alone: nothing speaks for the source

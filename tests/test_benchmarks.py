@@ -32,3 +32,17 @@ def test_turned_face_selection_prefers_turned_heads():
     turned[0, 30] = [9, 3]
     faces = np.concatenate([frontal, turned, frontal, frontal])
     assert harness.turned_faces(faces, share=0.25).tolist() == [1]
+
+
+def test_methods_summary_pairs_seeds_and_marks_the_best(tmp_path):
+    import methods_summary
+    import shots_table
+
+    def run(method: str, seed: int, nn1: float) -> str:
+        return json.dumps({"setting": "s", "shots": 10, "method": method, "seed": seed, "nn1": nn1})
+
+    rows = [run("source", 0, 0.80), run("source", 1, 0.90), run("tau", 0, 0.70), run("tau", 1, 0.85),
+            run("finetune", 0, 0.75), run("lora", 5, 0.10)]  # lora shares no seed with the source
+    (tmp_path / "runs.jsonl").write_text("\n".join(rows))
+    text = methods_summary.summary(shots_table.load(tmp_path / "runs.jsonl"), ["tau", "finetune", "lora"])
+    assert text.splitlines()[-1] == "| s | 10 | **-0.075** | -0.050 |  |"

@@ -191,6 +191,8 @@ def summarize(result: AdaptResult, config: AdaptConfig, source: FlexPoseGenerato
                      "generator_parameters": sum(p.numel() for p in source.parameters()),
                      "trained_parameter_checksum": checksum,
                      "joints_judged": [j for j, m in zip(get_skeleton(skeleton).joints, result.joint_mask) if m]}
+    if result.adapted.l1_proximal:  # Linear & Sparse as applied: the configured weight x the prior's share
+        metrics["l1_weight"] = result.adapted.l1_weight
     if len(picked.held_out) > 5:
         judged = tuple(metrics["joints_judged"])
         seed = config.seed + 1
@@ -256,7 +258,8 @@ def describe_strength(strength: dict) -> str:
     return (f"{strength['distinct_shots']} distinct shots against a source prior worth {strength['prior_shots']:g} "
             f"shots, so {strength['target_weight']:.0%} of the training targets came from the shots, their "
             f"mirror images and pose-mixup pairs, the rest from the source generator "
-            f"(K / (K + alpha), `--prior-shots`).")
+            f"(K / (K + alpha), `--prior-shots`); the regularizers toward the source (Linear & Sparse) "
+            f"weigh {strength['prior_share']:.0%} of their configured weight.")
 
 
 def describe_objective(config: AdaptConfig) -> str:

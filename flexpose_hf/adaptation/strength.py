@@ -5,6 +5,9 @@ measure is the source generator: ``(alpha * p_source + sum_i delta_shot_i) / (al
 shots' atoms smoothed by their mirror images and pose-mixup. ``alpha`` (``prior_shots``) says how many
 shots' worth of evidence the source prior is worth; the target pool's weight ``K / (K + alpha)``
 grows with every distinct shot and reaches 1 only in the limit. Duplicated shots count once.
+
+The prior's share ``alpha / (K + alpha)`` also weighs the regularizers that speak for the source
+(Linear & Sparse's L1 pull of tau toward the identity), so they yield to the evidence at the same rate.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ class Strength:
     distinct_shots: int  # after removing repeats (equal on the judged joints)
     prior_shots: float  # alpha: the source prior's weight in shots
     target_weight: float  # K / (K + alpha): share of the training targets drawn from the shot pool
+    prior_share: float  # alpha / (K + alpha) = 1 - target_weight: scales the regularizers toward the source
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -43,4 +47,4 @@ def choose_strength(unit_shots: np.ndarray, mask: np.ndarray, prior_shots: float
         logger.warning("%d of the %d shots repeat another shot; each distinct pose counts once (%d)",
                        len(unit_shots) - distinct, len(unit_shots), distinct)
     weight = distinct / (distinct + prior_shots) if distinct + prior_shots > 0 else 1.0
-    return Strength(len(unit_shots), distinct, float(prior_shots), float(weight))
+    return Strength(len(unit_shots), distinct, float(prior_shots), float(weight), float(1.0 - weight))

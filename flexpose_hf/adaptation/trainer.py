@@ -152,6 +152,8 @@ def adapt(
                               strength.target_weight, config.mixup_share if config.pose_mixup else 0.0, config.seed)
 
     adapted = prepare_method(config.method, base, discriminator, config.options)
+    # The regularizers speak for the source prior, so they weigh as much as the prior's share of the targets.
+    adapted.l1_weight *= strength.prior_share
     params = [adapted.model] + ([discriminator] if adv_weight > 0 else [])
     # eps 1e-4: gradients far below it (the pull of a pool weighted ~0) take proportionally small steps
     # instead of Adam's full-size ones; at the default strengths tau's gradients are 1e-3 to 1e-1.
@@ -196,7 +198,7 @@ def adapt(
             record["loss_d"] = critic_step(disc, opt_d, model, base, targets, mask, config, step, accelerator)
         unit, vectors = generated_vectors(model, z, res, margin, mask, origin)
         loss_fit = divergence(vectors)
-        reg = adapted.regularization().to(loss_fit.device)
+        reg = strength.prior_share * adapted.regularization().to(loss_fit.device)
         loss = loss_fit + reg
         if adv_weight > 0:
             adv = generator_adversarial_loss(disc, base.codec, recenter_on_box(unit, mask), margin,

@@ -29,7 +29,8 @@ class TauConfig(PeftConfig):
         form: ``"full"`` (a full linear map per layer), ``"lowrank"`` (identity plus a rank-``rank``
             matrix) or ``"diagonal"`` (per-channel scale and shift).
         rank: rank of ``D`` in the low-rank form.
-        sparsity_weight: weight of the L1 penalty on tau's deviation from identity
+        sparsity_weight: weight of the L1 penalty on tau's deviation from identity (``flexpose_hf.adaptation``
+            applies it times the source prior's share ``alpha / (K + alpha)``, so it yields to the shots)
             (``model.tau_regularization()``, the paper's Linear & Sparse); 0 switches it off.
             ``flexpose_hf.adaptation`` applies it as a proximal step for the full and diagonal forms.
         init_identity: start at the identity map (recommended).
