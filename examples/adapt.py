@@ -13,8 +13,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 
 from flexpose_hf.cli import adapt_from_args, add_adapt_arguments
+from flexpose_hf.errors import FlexPoseError
 from flexpose_hf.training.checkpointing import make_accelerator
 
 
@@ -35,4 +37,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except FlexPoseError as err:  # bad input or a mismatched resume: one clear line, no traceback
+        sys.exit(f"error: {err}")

@@ -22,6 +22,7 @@ import argparse
 import copy
 import json
 import logging
+import sys
 import time
 from pathlib import Path
 
@@ -33,11 +34,18 @@ from tqdm.auto import tqdm
 from flexpose_hf import FlexPoseGenerator, FlexPoseGeneratorConfig, PoseDiscriminator, load_poses, pose_arrays
 from flexpose_hf.codec import canvas_to_unit
 from flexpose_hf.drawing import pose_grid
+from flexpose_hf.errors import FlexPoseError
 from flexpose_hf.hub import write_generator_card
 from flexpose_hf.io import skeleton_of
 from flexpose_hf.metrics import evaluate_poses
 from flexpose_hf.training.adversarial import discriminator_loss, generator_adversarial_loss
-from flexpose_hf.training.checkpointing import TrainState, make_accelerator, resolve_resume, save_checkpoint
+from flexpose_hf.training.checkpointing import (
+    TrainState,
+    check_resume_config,
+    make_accelerator,
+    resolve_resume,
+    save_checkpoint,
+)
 from flexpose_hf.training.data import PoseSampler, split_source, to_unit_poses
 from flexpose_hf.training.encoder import PoseEncoder, kl_to_standard_normal
 from flexpose_hf.training.structure import StructureStatistics, sorted_w2
@@ -122,8 +130,10 @@ def main(argv: list[str] | None = None) -> dict:
     accelerator.register_for_checkpointing(state, generator_ema)
 
     ckpt_dir = out / "checkpoints"
+    run_config = config.to_dict()  # the architecture and the data's skeleton
     resume = resolve_resume(ckpt_dir, args.resume_from_checkpoint)
     if resume is not None:
+        check_resume_config(resume, run_config)
         accelerator.load_state(str(resume))
         for opt in (opt_g, opt_d):  # the optimizer state restores the old rate; the flag wins
             for group in opt.param_groups:
@@ -195,7 +205,7 @@ def main(argv: list[str] | None = None) -> dict:
             out_of_time = bool(accelerator.reduce(flag, reduction="sum").item() > 0)
         last = state.step == args.max_steps or out_of_time
         if state.step % args.checkpointing_steps == 0 or last:
-            save_checkpoint(accelerator, ckpt_dir, state.step, args.checkpoints_total_limit)
+            save_checkpoint(accelerator, ckpt_dir, state.step, args.checkpoints_total_limit, run_config)
         if accelerator.is_main_process and (state.step % args.eval_steps == 0 or last):
             metrics = evaluate_ema(generator_ema, held_kp, skeleton, eval_joints, args.eval_samples, out, state.step)
             metrics.update(step=state.step, minutes=(time.time() - start) / 60)
@@ -255,4 +265,7 @@ def finish(args: argparse.Namespace, generator: FlexPoseGenerator, discriminator
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except FlexPoseError as err:  # bad input or a mismatched resume: one clear line, no traceback
+        sys.exit(f"error: {err}")

@@ -168,6 +168,11 @@ def test_killed_run_resumes_to_the_same_adapter(tiny_base, tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not (killed / "adapter_model.safetensors").exists(), "killed before finishing"
+    resume = ["--resume_from_checkpoint", "latest"]
+    other = subprocess.run(_adapt_cmd(tiny_base, killed, 40, [*resume, "--seed", "3"]), check=False,
+                           capture_output=True, text=True, env=env)  # other latents and shots: refused
+    assert other.returncode != 0 and "Traceback" not in other.stderr
+    assert "seed: checkpoint 0, this run 3" in other.stderr
     subprocess.run(_adapt_cmd(tiny_base, killed, 40, ["--resume_from_checkpoint", "latest"]), check=True,
                    capture_output=True, env=env)
     a = load_file(str(full / "adapter_model.safetensors"))

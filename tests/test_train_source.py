@@ -66,6 +66,27 @@ def test_train_source_end_to_end_and_resume_after_kill(tmp_path):
         torch.testing.assert_close(a[key], b[key], atol=1e-5, rtol=1e-4)
 
 
+def test_resume_with_another_architecture_or_skeleton_is_refused_before_any_step(tmp_path):
+    out = tmp_path / "run"
+    subprocess.run(_cmd(out, 4), check=True, capture_output=True, env=ENV, timeout=600)
+    assert json.loads((out / "checkpoints" / "checkpoint-4" / "run_config.json").read_text())["w_dim"] == 16
+    cmd = _cmd(out, 8, ["--resume_from_checkpoint", "latest", "--w_dim", "8"])  # the last --w_dim wins
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, env=ENV, timeout=600)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "w_dim: checkpoint 16, this run 8" in proc.stderr
+
+    from flexpose_hf.io import write_npz
+
+    mpii = tmp_path / "mpii.npz"
+    write_npz(mpii, np.random.default_rng(0).uniform(50, 150, (60, 16, 2)).astype(np.float32), "mpii16")
+    cmd = _cmd(out, 8, ["--resume_from_checkpoint", "latest"])
+    cmd[cmd.index("--data") + 1] = str(mpii)
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, env=ENV, timeout=600)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "skeleton: checkpoint 'coco17', this run 'mpii16'" in proc.stderr
+    assert not (out / "checkpoints" / "checkpoint-8").exists()  # no step ran
+
+
 def test_max_train_minutes_stops_early_with_a_complete_run(tmp_path):
     """A time budget ends training early yet writes the model, card, summary (with the steps really
     taken) and a checkpoint to resume from."""

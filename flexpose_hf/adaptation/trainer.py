@@ -9,11 +9,12 @@ model. An adversarial critic is optional (``adv_weight``; FreezeD needs one and 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,7 @@ from ..errors import FlexPoseError
 from ..models import FlexPoseGenerator, PoseDiscriminator
 from ..poses import origin_joints, recenter_on_box
 from ..training.adversarial import discriminator_loss, generator_adversarial_loss
-from ..training.checkpointing import TrainState, make_accelerator, resolve_resume, save_checkpoint
+from ..training.checkpointing import TrainState, check_resume_config, make_accelerator, resolve_resume, save_checkpoint
 from ..tuners.tau.config import TAU_FORMS
 from .methods import AdaptedModel, MethodOptions, prepare_method
 from .objective import DIVERGENCES, TargetSet, generated_vectors, make_divergence
@@ -175,9 +176,14 @@ def adapt(
     opt_d = prepared[-1] if opt_d else None
     state = TrainState()
     accelerator.register_for_checkpointing(state)
+    # What a checkpoint was trained as; more steps may be asked for on resume, nothing else may change.
+    run_config = {**{k: v for k, v in asdict(config).items() if k not in ("steps", "checkpointing_steps")},
+                  "base": base.config.to_dict(),
+                  "shots_sha256": hashlib.sha256(np.ascontiguousarray(unit_shots, np.float32).tobytes()).hexdigest()}
     if checkpoint_dir is not None:
         resume = resolve_resume(checkpoint_dir, resume_from_checkpoint)
         if resume is not None:
+            check_resume_config(resume, run_config)
             accelerator.load_state(str(resume))
             logger.info("resumed from %s at step %d", resume, state.step)
 
@@ -218,7 +224,7 @@ def adapt(
         if report is not None:
             report(state.step, config.steps)
         if checkpoint_dir is not None and state.step % config.checkpointing_steps == 0 and state.step < config.steps:
-            save_checkpoint(accelerator, checkpoint_dir, state.step)
+            save_checkpoint(accelerator, checkpoint_dir, state.step, run_config=run_config)
     accelerator.wait_for_everyone()
     adapted.model = accelerator.unwrap_model(model)
     return AdaptResult(adapted, mask_np, time.time() - start, history, strength)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -9,7 +10,10 @@ from pathlib import Path
 import torch
 from accelerate import Accelerator
 
+from ..errors import FlexPoseError
+
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+RUN_CONFIG = "run_config.json"  # what a checkpoint was trained as (architecture, skeleton), checked on resume
 
 
 class TrainState:
@@ -53,9 +57,25 @@ def resolve_resume(directory: str | Path, resume: str | None) -> Path | None:
     return path
 
 
-def save_checkpoint(accelerator: Accelerator, directory: str | Path, step: int, keep: int = 2) -> Path:
+def check_resume_config(checkpoint: Path, run_config: dict) -> None:
+    """Refuse to resume ``checkpoint`` when it was trained with another ``run_config`` (architecture or
+    skeleton), naming every field that differs, before any weight is loaded."""
+    path = Path(checkpoint) / RUN_CONFIG
+    if not path.is_file():
+        return  # written by an older release: accelerate's own shape checks are all there is
+    saved = json.loads(path.read_text())
+    run_config = json.loads(json.dumps(run_config))  # compare as stored (tuples become lists)
+    differ = [f"{k}: checkpoint {saved.get(k)!r}, this run {v!r}" for k, v in run_config.items() if saved.get(k) != v]
+    if differ:
+        raise FlexPoseError(f"cannot resume from {checkpoint}: it was trained with another configuration ("
+                            + "; ".join(differ) + "). Use a new --output_dir or the checkpoint's settings.")
+
+
+def save_checkpoint(accelerator: Accelerator, directory: str | Path, step: int, keep: int = 2,
+                    run_config: dict | None = None) -> Path:
     """Write ``checkpoint-<step>`` atomically (into a temporary folder, then renamed) and keep the
-    newest ``keep``. A run killed while saving leaves the previous checkpoint intact."""
+    newest ``keep``. A run killed while saving leaves the previous checkpoint intact. ``run_config``
+    (JSON-able) is stored beside the state for ``check_resume_config``."""
     directory = Path(directory)
     final = directory / f"checkpoint-{step}"
     tmp = directory / f".tmp-checkpoint-{step}"
@@ -66,6 +86,8 @@ def save_checkpoint(accelerator: Accelerator, directory: str | Path, step: int, 
     accelerator.save_state(str(tmp), safe_serialization=True)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
+        if run_config is not None:
+            (tmp / RUN_CONFIG).write_text(json.dumps(run_config, indent=2))
         shutil.rmtree(final, ignore_errors=True)
         tmp.rename(final)
         for old in list_checkpoints(directory)[:-keep]:
