@@ -48,6 +48,9 @@ def test_each_method_adapts_saves_and_reloads(tiny_base, tmp_path, method):
     np.testing.assert_allclose(unit_to_canvas(reloaded, 257, margin=0.1), written, atol=0.02)
     if method in ("tau", "lora", "lora_all"):
         assert json.loads((out / "adapter_config.json").read_text())["base_model_name_or_path"] == str(tiny_base)
+    # 10 shots against a prior worth 30: the prior keeps 75%, and so does Linear & Sparse (tau only)
+    assert metrics["strength"]["prior_share"] == pytest.approx(0.75) and "weigh 75% of their configured" in card
+    assert ("l1_weight" in metrics) == (method == "tau") and metrics.get("l1_weight", 7.5e-5) == pytest.approx(7.5e-5)
 
 
 def test_tau_changes_the_generator_and_stays_small(tiny_base, tmp_path):
