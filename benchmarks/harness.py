@@ -224,7 +224,10 @@ def table(records: list[dict], notes: dict[str, str]) -> str:
                   ("| shots | method | seeds | nn1 (lower better) | nn1 - source, same latents | coverage | precision "
                    "| recall | memorization / chance | adapt s | trainable |"),
                   "|---|---|---|---|---|---|---|---|---|---|---|"]
-        for (s, shots, method), rows in groups.items():
+        # By shots; within a number of shots the reference rows, tau, then the others as first run.
+        order = {key: i for i, key in enumerate(groups)}
+        for (s, shots, method), rows in sorted(groups.items(), key=lambda item: (
+                item[0][1], item[0][2] not in REFERENCE_ROWS, item[0][2] != "tau", order[item[0]])):
             if s != setting:
                 continue
 
