@@ -217,8 +217,9 @@ def add_adapt_arguments(p: argparse.ArgumentParser) -> None:
     _add(p, "--tau-rank", type=int, default=4, help="rank of D for --tau-form lowrank")
     _add(p, "--divergence", default="mmd", choices=["mmd", "energy", "sinkhorn"],
          help="two-sample loss between decoded samples and the target set (all methods)")
-    _add(p, "--sparsity-weight", type=float, default=None, help="tau's L1 weight before the prior's share alpha / (K + alpha) scales it "
-         "(default 1e-4: 7.5e-5 applied at 10 shots; 0 turns it off)")
+    _add(p, "--sparsity-weight", type=float, default=None,
+         help="tau's L1 weight before the prior's share alpha / (K + alpha) scales it "
+              "(default 1e-4: 7.5e-5 applied at 10 shots; 0 turns it off)")
     _add(p, "--prior-shots", type=float, default=None,
          help="the source prior's weight, in shots: K shots move K / (K + this) of the way (default 30)")
     _add(p, "--no-mixup", action="store_true", help="switch pose-mixup off (ablation)")

@@ -28,10 +28,14 @@ class Strength:
     distinct_shots: int  # after removing repeats (equal on the judged joints)
     prior_shots: float  # alpha: the source prior's weight in shots
     target_weight: float  # K / (K + alpha): share of the training targets drawn from the shot pool
-    prior_share: float  # alpha / (K + alpha) = 1 - target_weight: scales the regularizers toward the source
+
+    @property
+    def prior_share(self) -> float:
+        """alpha / (K + alpha): the source prior's share, which also scales the regularizers toward it."""
+        return 1.0 - self.target_weight
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "prior_share": self.prior_share}
 
 
 def count_distinct(unit_shots: np.ndarray, mask: np.ndarray, tolerance: float = 1e-4) -> int:
@@ -47,4 +51,4 @@ def choose_strength(unit_shots: np.ndarray, mask: np.ndarray, prior_shots: float
         logger.warning("%d of the %d shots repeat another shot; each distinct pose counts once (%d)",
                        len(unit_shots) - distinct, len(unit_shots), distinct)
     weight = distinct / (distinct + prior_shots) if distinct + prior_shots > 0 else 1.0
-    return Strength(len(unit_shots), distinct, float(prior_shots), float(weight), float(1.0 - weight))
+    return Strength(len(unit_shots), distinct, float(prior_shots), float(weight))
