@@ -176,11 +176,12 @@ def adapt(
     opt_d = prepared[-1] if opt_d else None
     state = TrainState()
     accelerator.register_for_checkpointing(state)
-    # What a checkpoint was trained as; more steps may be asked for on resume, nothing else may change.
-    run_config = {**{k: v for k, v in asdict(config).items() if k not in ("steps", "checkpointing_steps")},
-                  "base": base.config.to_dict(),
-                  "shots_sha256": hashlib.sha256(np.ascontiguousarray(unit_shots, np.float32).tobytes()).hexdigest()}
+    run_config = None
     if checkpoint_dir is not None:
+        # What a checkpoint was trained as; more steps may be asked for on resume, nothing else may change.
+        shots_hash = hashlib.sha256(np.ascontiguousarray(unit_shots, np.float32).tobytes()).hexdigest()
+        run_config = {**{k: v for k, v in asdict(config).items() if k not in ("steps", "checkpointing_steps")},
+                      "base": base.config.to_dict(), "shots_sha256": shots_hash}
         resume = resolve_resume(checkpoint_dir, resume_from_checkpoint)
         if resume is not None:
             check_resume_config(resume, run_config)
