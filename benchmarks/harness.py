@@ -51,6 +51,7 @@ ABLATIONS = {
     "tau_sinkhorn": {"divergence": "sinkhorn"},
     "tau_with_critic": {"adv_weight": 1.0},
     "tau_shots_only": {"prior_shots": 0.0},
+    "tau_style_only": {"tau_mapping": False},
 }
 
 

@@ -109,7 +109,8 @@ def adapt_from_args(args: argparse.Namespace, accelerator=None) -> dict:
     from .adaptation.run import run_adaptation
 
     options = MethodOptions(layers=_parse_layers(args.layers) if args.layers else None, tau_form=args.tau_form,
-                            tau_rank=args.tau_rank, sparsity_weight=args.sparsity_weight)
+                            tau_rank=args.tau_rank, tau_mapping=not args.no_tau_mapping,
+                            sparsity_weight=args.sparsity_weight)
     overrides = {"pose_mixup": not args.no_mixup, "checkpointing_steps": args.checkpointing_steps,
                  "adv_weight": args.adv_weight, "divergence": args.divergence}
     if args.prior_shots is not None:
@@ -215,6 +216,9 @@ def add_adapt_arguments(p: argparse.ArgumentParser) -> None:
     _add(p, "--tau-form", default="full", choices=["full", "lowrank", "diagonal"],
          help="tau's map per style layer: full ((I + D) s + b), lowrank (D = U V) or diagonal ((1 + d) * s + b)")
     _add(p, "--tau-rank", type=int, default=4, help="rank of D for --tau-form lowrank")
+    _add(p, "--no-tau-mapping", action="store_true",
+         help="tau on the style codes only (the paper's form); by default it also maps the outputs of "
+              "the mapping network's linear layers")
     _add(p, "--divergence", default="mmd", choices=["mmd", "energy", "sinkhorn"],
          help="two-sample loss between decoded samples and the target set (all methods)")
     _add(p, "--sparsity-weight", type=float, default=None,

@@ -55,8 +55,8 @@ def test_each_method_adapts_saves_and_reloads(tiny_base, tmp_path, method):
 
 def test_tau_changes_the_generator_and_stays_small(tiny_base, tmp_path):
     metrics = run_adaptation(str(DEMO), str(tmp_path / "a"), base=str(tiny_base), steps=5, progress=False)
-    # full tau: one (d x d + d) map per style layer, about a tenth of the generator
-    assert metrics["trainable_parameters"] / metrics["generator_parameters"] < 0.15
+    # full tau: one (d x d + d) map per style layer and per mapping layer, about a fifth of the generator
+    assert metrics["trainable_parameters"] / metrics["generator_parameters"] < 0.25
     weights = load_file(str(tmp_path / "a" / "adapter_model.safetensors"))
     assert any(v.abs().max() > 0 for v in weights.values())
 
@@ -335,6 +335,18 @@ def test_other_divergences_train_toward_the_shots(tiny_base, divergence):
     assert len(losses) == 15 and losses[-1] < 0.8 * losses[0]
 
 
+def test_cli_adapt_no_tau_mapping_keeps_tau_on_the_style_codes(tiny_base, tmp_path):
+    out = tmp_path / "a"
+    assert main(["adapt", "--base", str(tiny_base), "--target", str(DEMO), "--output-dir", str(out), "--steps", "2",
+                 "--no-tau-mapping", "--num-samples", "4"]) == 0
+    adapter = json.loads((out / "adapter_config.json").read_text())
+    assert adapter["mapping"] is False and all(name.startswith("A.") for name in adapter["target_modules"])
+    assert "on the style layers only" in (out / "README.md").read_text()
+    base = FlexPoseGenerator.from_pretrained(str(tiny_base))
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["trainable_parameters"] == sum(d * d + d for d in base.phi.style_dims)
+
+
 def test_cli_adapt_with_lowrank_tau_and_sinkhorn_records_both(tiny_base, tmp_path):
     out = tmp_path / "a"
     assert main(["adapt", "--base", str(tiny_base), "--target", str(DEMO), "--output-dir", str(out), "--steps", "3",
@@ -346,7 +358,9 @@ def test_cli_adapt_with_lowrank_tau_and_sinkhorn_records_both(tiny_base, tmp_pat
     assert "Sinkhorn divergence (`--divergence sinkhorn`)" in card and "tau form lowrank, rank 2" in card
     base = FlexPoseGenerator.from_pretrained(str(tiny_base))
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["trainable_parameters"] == sum(2 * 2 * d + d for d in base.phi.style_dims)
+    mapping = base.config.mapping_layers * [base.config.w_dim]  # tau also maps every mapping layer's output
+    assert metrics["trainable_parameters"] == sum(2 * 2 * d + d for d in [*base.phi.style_dims, *mapping])
+    assert "tau form lowrank, rank 2 on the style layers and mapping network" in card
     assert main(["sample", "--adapter", str(out), "--num-samples", "3", "--output", str(tmp_path / "s.json")]) == 0
 
 

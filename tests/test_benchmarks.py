@@ -18,7 +18,8 @@ def test_harness_quick_mode(shared_data, tmp_path):
     assert len(lines) == 4 and all("nn1" in r and r["shots"] == 10 for r in lines)
     by = {r["method"]: r for r in records}
     assert by["floor"]["nn1"] < by["repeat_shots"]["nn1"]  # the instruments separate these
-    assert by["tau"]["trainable_parameters"] == 18752 and by["tau"]["adapt_seconds"] > 0  # full tau, six layers
+    # full tau on the six style layers (18,752) and the four mapping layers (16,640)
+    assert by["tau"]["trainable_parameters"] == 18752 + 16640 and by["tau"]["adapt_seconds"] > 0
     assert by["tau"]["strength"]["target_weight"] == 0.25  # 10 shots against the prior's 30
     assert "| 10 | tau |" in (tmp_path / "table.md").read_text()
 

@@ -6,6 +6,7 @@ from peft import LoraConfig, PeftConfig, PeftModel, get_peft_model
 
 from flexpose_hf import FlexPoseGenerator, FlexPoseGeneratorConfig, TauConfig
 from flexpose_hf.tuners.tau import TauLayer
+from flexpose_hf.tuners.tau.model import mapping_linear_names
 
 SMALL = FlexPoseGeneratorConfig(channels=[16, 16, 8], z_dim=8, w_dim=16, mapping_layers=2)
 
@@ -28,7 +29,7 @@ def _perturb(model):
 def test_identity_at_init_and_only_tau_trains(base):
     z = torch.randn(6, 8)
     before = base.generate_keypoints(z).detach()
-    model = get_peft_model(base, TauConfig(layers=[0, 2]))
+    model = get_peft_model(base, TauConfig(layers=[0, 2], mapping=False))
     torch.testing.assert_close(model.generate_keypoints(z), before)
     trainable = [n for n, p in model.named_parameters() if p.requires_grad]
     assert trainable and all("tau_" in n for n in trainable)
@@ -38,7 +39,7 @@ def test_identity_at_init_and_only_tau_trains(base):
 
 @pytest.mark.parametrize("form", ["full", "lowrank", "diagonal"])
 def test_tau_changes_styles_and_regularization_is_l1(base, form):
-    model = get_peft_model(base, TauConfig(layers=[1], sparsity_weight=0.5, form=form, rank=3))
+    model = get_peft_model(base, TauConfig(layers=[1], mapping=False, sparsity_weight=0.5, form=form, rank=3))
     _perturb(model)
     layer = model.base_model.model.A[1]
     assert isinstance(layer, TauLayer)
@@ -54,6 +55,38 @@ def test_tau_changes_styles_and_regularization_is_l1(base, form):
     plain = layer.get_base_layer()(w)
     expected = (1 + linear) * plain + shift if form == "diagonal" else plain @ (torch.eye(n) + linear).T + shift
     torch.testing.assert_close(layer(w), expected)
+
+
+def test_mapping_adds_the_mapping_networks_linear_layers(base):
+    z = torch.randn(5, 8)
+    source = base.generate_keypoints(z).detach()
+    model = get_peft_model(base, TauConfig(layers=[0, 2]))
+    assert set(model.peft_config["default"].target_modules) == {"A.0", "A.2", "f.net.1", "f.net.3"}
+    torch.testing.assert_close(model.generate_keypoints(z), source)  # identity at init
+    trainable = {n.removeprefix("base_model.model.").split(".tau_")[0] for n, p in model.named_parameters()
+                 if p.requires_grad}
+    assert trainable == {"A.0", "A.2", "f.net.1", "f.net.3"}
+    n = 16  # w_dim: every mapping layer's output
+    assert model.get_nb_trainable_parameters()[0] == 4 * (n * n + n)
+    _perturb(model)
+    layer = model.base_model.model.f.net[1]
+    assert isinstance(layer, TauLayer)
+    x = torch.randn(3, 8)
+    expected = layer.get_base_layer()(x) @ (torch.eye(n) + layer.tau_linear("default")).T + layer.tau_shift["default"]
+    torch.testing.assert_close(layer(x), expected)  # before the activation that follows it
+    adapted = model.generate_keypoints(z).detach()
+    with torch.no_grad():  # the mapping layers alone move the samples
+        for name in ("A.0", "A.2"):
+            target = model.base_model.model.get_submodule(name)
+            target.tau_matrix["default"].zero_()
+            target.tau_shift["default"].zero_()
+    assert not torch.allclose(model.generate_keypoints(z).detach(), source)
+    assert not torch.allclose(model.generate_keypoints(z).detach(), adapted)
+
+
+def test_mapping_beside_lora_on_the_same_layer(base):
+    model = get_peft_model(base, LoraConfig(r=2, target_modules=["f.net.1"]))
+    assert mapping_linear_names(model.base_model.model) == ["f.net.1", "f.net.3"]  # the wrapper, not its parts
 
 
 def test_invalid_form_and_rank_are_refused():

@@ -27,6 +27,7 @@ class MethodOptions:
     layers: list[int] | None = None  # style layers for tau / lora (default: every style layer)
     tau_form: str = "full"  # tau's linear map per layer: "full" (I + D), "lowrank" (I + U V) or "diagonal" (1 + d)
     tau_rank: int = 4  # rank of U V in the low-rank form
+    tau_mapping: bool = True  # tau also on the mapping network's linear layers (False: style codes only)
     sparsity_weight: float | None = None  # tau's Linear & Sparse L1 weight (None: TauConfig's default; 0 = off)
     lora_rank: int = 4
     freeze_d_blocks: int = 2  # FreezeD: lower image-critic blocks kept frozen
@@ -86,7 +87,8 @@ def style_layers(base: FlexPoseGenerator, opts: MethodOptions) -> list[int]:
 
 def _tau(base: FlexPoseGenerator, disc: PoseDiscriminator | None, opts: MethodOptions) -> AdaptedModel:
     extra = {} if opts.sparsity_weight is None else {"sparsity_weight": opts.sparsity_weight}
-    config = TauConfig(layers=style_layers(base, opts), form=opts.tau_form, rank=opts.tau_rank, **extra)
+    config = TauConfig(layers=style_layers(base, opts), mapping=opts.tau_mapping, form=opts.tau_form,
+                       rank=opts.tau_rank, **extra)
     model = get_peft_model(base, config)
     params = model.tau_parameters()
     if config.form == "lowrank":  # |U V|_1 does not separate per entry: train it through its gradient

@@ -268,7 +268,8 @@ def describe_objective(config: AdaptConfig) -> str:
               f"decoded from {config.latents} fixed latents and the target set")]
     if config.method == "tau":
         form = config.options.tau_form + (f", rank {config.options.tau_rank}" if config.options.tau_form == "lowrank" else "")
-        parts.append(f"tau form {form}")
+        where = "style layers and mapping network" if config.options.tau_mapping else "style layers only"
+        parts.append(f"tau form {form} on the {where}")
     parts.append("pose-mixup on" if config.pose_mixup else "pose-mixup off")
     if config.adversarial_weight() > 0:
         parts.append(f"adversarial critic weight {config.adversarial_weight():g}")

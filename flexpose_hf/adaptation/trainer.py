@@ -89,6 +89,8 @@ class AdaptConfig:
         rank = self.options.tau_rank
         if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
             raise FlexPoseError(f"tau rank must be an integer >= 1, got {rank!r}")
+        if not isinstance(self.options.tau_mapping, bool):
+            raise FlexPoseError(f"tau_mapping must be true or false, got {self.options.tau_mapping!r}")
         if self.options.sparsity_weight is not None and self.options.sparsity_weight < 0:
             raise FlexPoseError(f"sparsity_weight must be >= 0, got {self.options.sparsity_weight}")
 

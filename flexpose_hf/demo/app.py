@@ -23,7 +23,7 @@ INTRO = """# FlexPose: adapt a pose generator to a few of your poses
 Upload target poses (COCO keypoints JSON, mmpose's MPII JSON, MPII CSV, LSP `joints.mat`, Market-1501
 OpenPose CSV, a `.pts` face or a `.zip` of `.pts` faces, flexpose `.npz`/`.parquet`), or take the
 bundled demo poses. A few of them (the *shots*)
-adapt the source generator with the transfer function tau on its style codes
+adapt the source generator with the transfer function tau on its style codes and mapping layers
 ([FlexPose, AAAI 2025](https://arxiv.org/abs/2412.13463)); the rest, when there are any, measure the result.
 """
 

@@ -18,14 +18,20 @@ DEFAULT_TAU_LAYERS = (0, 1, 2, 3, 4, 5)
 class TauConfig(PeftConfig):
     """Configuration of tau, the layer-wise linear transfer function on style codes.
 
-    For each targeted style affine layer ``A.<l>``, tau maps its style code ``s`` to
+    For each targeted style affine layer ``A.<l>`` (and, with ``mapping``, each linear layer of the
+    mapping network ``f``, before its activation), tau maps the layer's output ``s`` to
     ``(I + D) s + b`` (``form="full"``, a full matrix ``D``; ``form="lowrank"``, ``D = U V`` of rank
     ``rank``) or ``(1 + d) * s + b`` (``form="diagonal"``, a per-channel scale); identity at
     initialization. Only ``D`` (or ``U``, ``V``, or ``d``) and ``b`` train.
 
     Args:
-        target_modules: module names or a regex; by default the style affines of ``layers``.
+        target_modules: module names or a regex; by default the style affines of ``layers``
+            (``mapping`` adds the mapping network's linear layers to a list of names, not to a regex).
         layers: indices of the style layers tau adapts (constrained layer updates).
+        mapping: also map the outputs of the mapping network's linear layers (before their
+            activations), so the adapted generator can move part of the latent mass and leave the
+            rest (BENCHMARKS.md: it beats the style-code-only form on every body setting from 10
+            shots on); ``False`` is the paper's tau on style codes only.
         form: ``"full"`` (a full linear map per layer), ``"lowrank"`` (identity plus a rank-``rank``
             matrix) or ``"diagonal"`` (per-channel scale and shift).
         rank: rank of ``D`` in the low-rank form.
@@ -42,6 +48,8 @@ class TauConfig(PeftConfig):
     layers: list[int] | None = field(
         default=None, metadata={"help": "Indices of the style layers tau adapts (default: all six)."}
     )
+    mapping: bool = field(default=True, metadata={
+        "help": "Also adapt the mapping network's linear layers (False: style codes only, as in the paper)."})
     form: str = field(default="full", metadata={
         "help": "'full' (I + D) s + b, 'lowrank' (I + U V) s + b, or 'diagonal' (1 + d) * s + b."})
     rank: int = field(default=4, metadata={"help": "Rank of D = U V in the low-rank form."})

@@ -11,6 +11,25 @@ from .config import TauConfig
 from .layer import Linear, TauLayer
 
 
+def mapping_linear_names(model: torch.nn.Module) -> list[str]:
+    """Names of the linear layers of ``model``'s mapping network ``f`` (none when it has no ``f``); a
+    layer another adapter already wraps is named by its wrapper."""
+    mapping = getattr(model, "f", None)
+    if mapping is None:
+        return []
+    names: list[str] = []
+    wrapped: tuple[str, ...] = ()
+    for name, module in mapping.named_modules():
+        if wrapped and name.startswith(wrapped):
+            continue
+        if isinstance(module, BaseTunerLayer):
+            names.append(f"f.{name}")
+            wrapped += (f"{name}.",)
+        elif isinstance(module, torch.nn.Linear):
+            names.append(f"f.{name}")
+    return names
+
+
 class TauModel(BaseTuner):
     """FlexPose's transfer function tau as a PEFT tuner: g_t(z) = phi(tau(A(f(z)))).
 
@@ -32,6 +51,12 @@ class TauModel(BaseTuner):
         if not isinstance(base, torch.nn.Linear):
             raise TypeError(f"tau adapts nn.Linear style layers; {type(base).__name__} is not supported")
         return Linear(target, adapter_name, config=config, **kwargs)
+
+    def _prepare_adapter_config(self, peft_config: TauConfig, model_config: dict) -> TauConfig:
+        """With ``mapping``, add the linear layers of the mapping network ``f`` to the targets."""
+        if getattr(peft_config, "mapping", False) and not isinstance(peft_config.target_modules, str):
+            peft_config.target_modules = set(peft_config.target_modules) | set(mapping_linear_names(self.model))
+        return peft_config
 
     def _create_and_replace(self, config, adapter_name, target, target_name, parent, current_key, **kwargs):
         if isinstance(target, TauLayer):
