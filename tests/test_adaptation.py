@@ -322,7 +322,8 @@ def test_training_lowers_the_divergence_toward_the_shots(tiny_base):
     energies = [h["divergence"] for h in result.history]
     assert len(energies) == 15 and energies[-1] < 0.8 * energies[0]
     assert result.strength.target_weight == 1.0
-    assert result.adapted.num_trainable == sum(d * d + d for d in base.phi.style_dims)  # full form, every layer
+    mapping = base.config.mapping_layers * [base.config.w_dim]  # full form, every style and mapping layer
+    assert result.adapted.num_trainable == sum(d * d + d for d in [*base.phi.style_dims, *mapping])
 
 
 @pytest.mark.parametrize("divergence", ["mmd", "sinkhorn"])
