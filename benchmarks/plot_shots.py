@@ -39,7 +39,7 @@ def load(path: Path) -> dict:
 RELATIVE = "nn1 - source"
 
 
-LABELS = {"tau": "tau (default)", "finetune[mmd]": "fine-tuning", "lora_all[mmd]": "LoRA, every linear layer",
+LABELS = {"tau": "tau (default)", "tau_style_only": "tau, style codes only", "finetune[mmd]": "fine-tuning", "lora_all[mmd]": "LoRA, every linear layer",
           "lora[mmd]": "LoRA, style layers", "adaptor[mmd]": "w-adaptor"}
 
 

@@ -1,7 +1,8 @@
-"""The shots table of BENCHMARKS.md: per setting and number of shots, the source against one method
-(mean over the seeds; nn1 differences paired by seed, since both rows of a seed decode the same latents).
+"""The shots table of BENCHMARKS.md: per setting and number of shots, the source (or ``--against``)
+against one method (mean over the seeds; nn1 differences paired by seed, since both rows of a seed
+decode the same latents).
 
-    python benchmarks/shots_table.py benchmarks/results/shots/runs.jsonl [--method tau]
+    python benchmarks/shots_table.py benchmarks/results/shots/runs.jsonl [--method tau] [--against source]
 """
 
 from __future__ import annotations
@@ -24,12 +25,14 @@ def load(path: Path) -> dict:
     return runs
 
 
-def table(runs: dict, method: str) -> str:
-    head = (f"| setting | shots | source nn1 | {method} nn1 | {method} - source (per seed) | coverage source -> {method} "
-            f"| precision source -> {method} | recall source -> {method} | memorization / chance: source, {method} |")
-    lines = [head, "|" + "---|" * 9]
+def table(runs: dict, method: str, against: str = "source") -> str:
+    ref = against
+    head = (f"| setting | shots | {ref} nn1 | {method} nn1 | {method} - {ref} (per seed) | coverage {ref} -> {method} "
+            f"| precision {ref} -> {method} | recall {ref} -> {method} | memorization / chance: {ref}, {method} "
+            f"| limb asymmetry / real: {ref}, {method} |")
+    lines = [head, "|" + "---|" * 10]
     for (setting, shots), by_method in sorted(runs.items()):
-        src, ada = by_method.get("source", {}), by_method.get(method, {})
+        src, ada = by_method.get(ref, {}), by_method.get(method, {})
         seeds = sorted(set(src) & set(ada))
         if not seeds:
             continue
@@ -42,7 +45,8 @@ def table(runs: dict, method: str) -> str:
         lines.append(
             f"| {setting} | {shots} | {mean(src, 'nn1'):.3f} | {mean(ada, 'nn1'):.3f} | {np.mean(diffs):+.3f} "
             f"({', '.join(f'{d:+.3f}' for d in diffs)}) | {arrows} | "
-            f"{mean(src, 'memorization_ratio'):.2f}x, {mean(ada, 'memorization_ratio'):.2f}x |")
+            f"{mean(src, 'memorization_ratio'):.2f}x, {mean(ada, 'memorization_ratio'):.2f}x | "
+            f"{mean(src, 'limb_asymmetry_ratio'):.2f}x, {mean(ada, 'limb_asymmetry_ratio'):.2f}x |")
     return "\n".join(lines)
 
 
@@ -50,8 +54,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("runs", type=Path)
     p.add_argument("--method", default="tau")
+    p.add_argument("--against", default="source", help="the reference method (default: the unadapted source)")
     args = p.parse_args()
-    print(table(load(args.runs), args.method))
+    print(table(load(args.runs), args.method, args.against))
 
 
 if __name__ == "__main__":

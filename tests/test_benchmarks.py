@@ -47,3 +47,19 @@ def test_methods_summary_pairs_seeds_and_marks_the_best(tmp_path):
     (tmp_path / "runs.jsonl").write_text("\n".join(rows))
     text = methods_summary.summary(shots_table.load(tmp_path / "runs.jsonl"), ["tau", "finetune", "lora"])
     assert text.splitlines()[-1] == "| s | 10 | **-0.075** | -0.050 |  |"
+
+
+def test_shots_table_compares_against_any_method(tmp_path):
+    import shots_table
+
+    def run(method: str, seed: int, nn1: float) -> str:
+        return json.dumps({"setting": "s", "shots": 10, "method": method, "seed": seed, "nn1": nn1, "coverage": 0.5,
+                           "precision": 0.9, "recall": 0.8, "memorization_ratio": 1.0, "limb_asymmetry_ratio": 1.2})
+
+    rows = [run("source", 0, 0.90), run("old", 0, 0.80), run("old", 1, 0.70), run("tau", 0, 0.75), run("tau", 1, 0.60)]
+    (tmp_path / "runs.jsonl").write_text("\n".join(rows))
+    text = shots_table.table(shots_table.load(tmp_path / "runs.jsonl"), "tau", against="old")
+    assert "| old nn1 | tau nn1 | tau - old (per seed) |" in text.splitlines()[0]
+    assert text.splitlines()[-1].startswith("| s | 10 | 0.750 | 0.675 | -0.075 (-0.050, -0.100) |")
+    assert "| 1.20x, 1.20x |" in text.splitlines()[-1]
+    assert "-0.150" in shots_table.table(shots_table.load(tmp_path / "runs.jsonl"), "tau")  # one seed shared
