@@ -84,6 +84,26 @@ def test_mapping_adds_the_mapping_networks_linear_layers(base):
     assert not torch.allclose(model.generate_keypoints(z).detach(), adapted)
 
 
+def test_explicit_targets_and_older_adapters_stay_style_only(base, tmp_path):
+    assert TauConfig().mapping is True and TauConfig(layers=[1]).mapping is True
+    assert TauConfig(target_modules=["A.0"]).mapping is False
+    with pytest.raises(TypeError, match="mapping must be true or false"):
+        TauConfig(mapping="yes")
+    model = get_peft_model(base, TauConfig(layers=[0, 1], mapping=False))
+    _perturb(model)
+    z = torch.randn(4, 8)
+    adapted = model.generate_keypoints(z).detach()
+    model.save_pretrained(tmp_path / "adapter", save_embedding_layers=False)
+    config_path = tmp_path / "adapter" / "adapter_config.json"
+    saved = json.loads(config_path.read_text())
+    del saved["mapping"]  # as written before the option existed
+    config_path.write_text(json.dumps(saved))
+    loaded = PeftModel.from_pretrained(FlexPoseGenerator.from_pretrained(tmp_path / "base"), tmp_path / "adapter")
+    assert loaded.peft_config["default"].mapping is False
+    assert not any(isinstance(m, TauLayer) for m in loaded.base_model.model.f.modules())
+    torch.testing.assert_close(loaded.generate_keypoints(z), adapted)
+
+
 def test_mapping_beside_lora_on_the_same_layer(base):
     model = get_peft_model(base, LoraConfig(r=2, target_modules=["f.net.1"]))
     assert mapping_linear_names(model.base_model.model) == ["f.net.1", "f.net.3"]  # the wrapper, not its parts
