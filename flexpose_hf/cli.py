@@ -214,7 +214,7 @@ def add_adapt_arguments(p: argparse.ArgumentParser) -> None:
     _add(p, "--steps", type=int, default=None, help="training steps (default 200)")
     _add(p, "--layers", default=None, help="style layers for tau/lora, e.g. 0,1,2 (default: all)")
     _add(p, "--tau-form", default="full", choices=["full", "lowrank", "diagonal"],
-         help="tau's map per style layer: full ((I + D) s + b), lowrank (D = U V) or diagonal ((1 + d) * s + b)")
+         help="tau's map per layer: full ((I + D) h + b), lowrank (D = U V) or diagonal ((1 + d) * h + b)")
     _add(p, "--tau-rank", type=int, default=4, help="rank of D for --tau-form lowrank")
     _add(p, "--no-tau-mapping", action="store_true",
          help="tau on the style codes only (the paper's form); by default it also maps the outputs of "
