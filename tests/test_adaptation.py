@@ -396,6 +396,9 @@ def test_new_options_are_refused_before_writing(tiny_base, tmp_path, capsys):
     with pytest.raises(FlexPoseError, match="tau rank must be an integer >= 1, got 0"):
         run_adaptation(str(DEMO), str(out), base=str(tiny_base), overwrite=True, progress=False,
                        options=MethodOptions(tau_form="lowrank", tau_rank=0))
+    with pytest.raises(FlexPoseError, match="tau_mapping must be true or false, got 'no'"):
+        run_adaptation(str(DEMO), str(out), base=str(tiny_base), overwrite=True, progress=False,
+                       options=MethodOptions(tau_mapping="no"))
     with pytest.raises(FlexPoseError, match="divergence must be one of mmd, energy, sinkhorn"):
         run_adaptation(str(DEMO), str(out), base=str(tiny_base), overwrite=True, progress=False,
                        config_overrides={"divergence": "wasserstein"})

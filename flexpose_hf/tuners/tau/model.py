@@ -54,7 +54,7 @@ class TauModel(BaseTuner):
 
     def _prepare_adapter_config(self, peft_config: TauConfig, model_config: dict) -> TauConfig:
         """With ``mapping``, add the linear layers of the mapping network ``f`` to the targets."""
-        if getattr(peft_config, "mapping", False) and not isinstance(peft_config.target_modules, str):
+        if peft_config.mapping and not isinstance(peft_config.target_modules, str):
             peft_config.target_modules = set(peft_config.target_modules) | set(mapping_linear_names(self.model))
         return peft_config
 
