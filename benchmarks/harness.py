@@ -42,7 +42,7 @@ MIN_HELD_OUT = 50  # held-out target poses a run needs for its metrics
 REFERENCE_ROWS = ("floor", "source", "augment_shots", "repeat_shots")
 # tau with one ingredient off (AdaptConfig / MethodOptions fields; "all" layers = every style layer).
 ABLATIONS = {
-    "tau_no_mixup": {"pose_mixup": False},
+    "tau_with_mixup": {"pose_mixup": True},
     "tau_no_sparse": {"sparsity_weight": 0.0},
     "tau_coarse_layers": {"layers": [0, 1, 2]},
     "tau_diagonal": {"tau_form": "diagonal"},

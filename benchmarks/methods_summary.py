@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from shots_table import load
 
-DEFAULT_METHODS = "tau,tau_style_only,finetune[mmd],lora_all[mmd],lora[mmd],adaptor[mmd]"
+DEFAULT_METHODS = "tau,tau_with_mixup,finetune[mmd],lora_all[mmd],finetune[mixup],lora_all[mixup],lora[mixup],adaptor[mixup]"
 
 
 def summary(runs: dict, methods: list[str]) -> str:

@@ -1,9 +1,9 @@
 """nn1 and coverage against the number of shots, per setting: tau (mean and range over seeds), the
 unadapted source and the floor (real target poses against real target poses) as lines.
 
-    python benchmarks/plot_shots.py benchmarks/results/shots/runs.jsonl docs/shots_curve.png
+    python benchmarks/plot_shots.py benchmarks/results/shots/runs.jsonl docs/shots_curve.png --methods tau,tau_with_mixup
     python benchmarks/plot_shots.py benchmarks/results/methods/runs.jsonl docs/methods_curve.png --relative \
-        --methods "tau,finetune[mmd],lora_all[mmd],lora[mmd],adaptor[mmd]" --settings "mpii->lsp,mpii->rope"
+        --methods "tau,finetune[mmd],lora_all[mmd],lora[mixup],adaptor[mixup]" --settings "mpii->lsp,mpii->rope"
 """
 
 from __future__ import annotations
@@ -39,8 +39,10 @@ def load(path: Path) -> dict:
 RELATIVE = "nn1 - source"
 
 
-LABELS = {"tau": "tau (default)", "tau_style_only": "tau, style codes only", "finetune[mmd]": "fine-tuning", "lora_all[mmd]": "LoRA, every linear layer",
-          "lora[mmd]": "LoRA, style layers", "adaptor[mmd]": "w-adaptor"}
+LABELS = {"tau": "tau (default)", "tau_with_mixup": "tau with pose-mixup",
+          "tau_style_only[mixup]": "tau, style codes only, pose-mixup", "finetune[mmd]": "fine-tuning",
+          "lora_all[mmd]": "LoRA, every linear layer", "lora[mixup]": "LoRA, style layers (pose-mixup)",
+          "adaptor[mixup]": "w-adaptor (pose-mixup)"}
 
 
 def main(runs: str, figure: str, methods: tuple[str, ...] = ("tau",), settings: tuple[str, ...] = (),

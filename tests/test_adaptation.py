@@ -348,6 +348,18 @@ def test_cli_adapt_no_tau_mapping_keeps_tau_on_the_style_codes(tiny_base, tmp_pa
     assert metrics["trainable_parameters"] == sum(d * d + d for d in base.phi.style_dims)
 
 
+def test_pose_mixup_is_off_by_default_and_on_with_its_flag(tiny_base, tmp_path):
+    cards = {}
+    for name, flags in (("default", []), ("mixup", ["--pose-mixup"])):
+        out = tmp_path / name
+        assert main(["adapt", "--base", str(tiny_base), "--target", str(DEMO), "--output-dir", str(out),
+                     "--steps", "1", "--num-samples", "4", *flags]) == 0
+        cards[name] = (out / "README.md").read_text()
+        assert json.loads((out / "adapt_config.json").read_text())["pose_mixup"] is bool(flags)
+    assert "pose-mixup off" in cards["default"] and "pose-mixup pairs" not in cards["default"]
+    assert "pose-mixup on" in cards["mixup"] and "their mirror images and pose-mixup pairs" in cards["mixup"]
+
+
 def test_cli_adapt_with_lowrank_tau_and_sinkhorn_records_both(tiny_base, tmp_path):
     out = tmp_path / "a"
     assert main(["adapt", "--base", str(tiny_base), "--target", str(DEMO), "--output-dir", str(out), "--steps", "3",
@@ -399,6 +411,9 @@ def test_new_options_are_refused_before_writing(tiny_base, tmp_path, capsys):
     with pytest.raises(FlexPoseError, match="tau_mapping must be true or false, got 'no'"):
         run_adaptation(str(DEMO), str(out), base=str(tiny_base), overwrite=True, progress=False,
                        options=MethodOptions(tau_mapping="no"))
+    with pytest.raises(FlexPoseError, match="pose_mixup must be true or false, got 'yes'"):
+        run_adaptation(str(DEMO), str(out), base=str(tiny_base), overwrite=True, progress=False,
+                       config_overrides={"pose_mixup": "yes"})
     with pytest.raises(FlexPoseError, match="divergence must be one of mmd, energy, sinkhorn"):
         run_adaptation(str(DEMO), str(out), base=str(tiny_base), overwrite=True, progress=False,
                        config_overrides={"divergence": "wasserstein"})

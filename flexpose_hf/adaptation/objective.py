@@ -6,7 +6,7 @@ shot pool (the evidence), held fixed through training:
 - the prior part is the source generator's decoding of the same fixed latents the trained model
   decodes every step (common random numbers), with total weight ``1 - w``: at ``w = 0`` the source
   itself is the exact optimum, so nothing moves without evidence, and no sampling noise is fitted;
-- the pool part is a fixed draw of shots, mirror images and pose-mixup pairs, total weight ``w``.
+- the pool part is a fixed draw of shots and mirror images (plus pose-mixup pairs if asked), total weight ``w``.
 
 The default loss is a squared MMD (V-statistic) with a sum of Gaussian kernels whose bandwidths
 are fractions and multiples of the targets' median pairwise distance, so they follow the skeleton

@@ -1,4 +1,4 @@
-"""The augmented target pool: the shots, their mirror images and pose-mixup pairs of them."""
+"""The augmented target pool: the shots, their mirror images and (optionally) pose-mixup pairs of them."""
 
 from __future__ import annotations
 

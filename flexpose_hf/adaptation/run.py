@@ -244,7 +244,7 @@ def write_outputs(out: Path, result: AdaptResult, config: AdaptConfig, source: F
             target=Path(target).name, target_skeleton=picked.skeleton,
             seed=config.seed, joints=", ".join(metrics["joints_judged"]), steps=config.steps,
             trainable_parameters=result.adapted.num_trainable, wall_seconds=metrics["adapt_seconds"],
-            strength=describe_strength(metrics["strength"]), trainable_share=trainable_share(metrics),
+            strength=describe_strength(metrics["strength"], config.pose_mixup), trainable_share=trainable_share(metrics),
             objective=describe_objective(config), command=command, metrics_note=note, metrics_table=table)
         card.save(staging / "README.md")
         for item in staging.iterdir():
@@ -253,11 +253,12 @@ def write_outputs(out: Path, result: AdaptResult, config: AdaptConfig, source: F
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def describe_strength(strength: dict) -> str:
+def describe_strength(strength: dict, pose_mixup: bool) -> str:
     """One line for the model card about how far the adaptation moved toward the shots."""
+    pool = "their mirror images and pose-mixup pairs" if pose_mixup else "their mirror images"
     return (f"{strength['distinct_shots']} distinct shots against a source prior worth {strength['prior_shots']:g} "
-            f"shots, so {strength['target_weight']:.0%} of the training targets came from the shots, their "
-            f"mirror images and pose-mixup pairs, the rest from the source generator "
+            f"shots, so {strength['target_weight']:.0%} of the training targets came from the shots, "
+            f"{pool}, the rest from the source generator "
             f"(K / (K + alpha), `--prior-shots`); the regularizers toward the source (Linear & Sparse) "
             f"weigh {strength['prior_share']:.0%} of their configured weight.")
 

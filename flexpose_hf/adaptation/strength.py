@@ -2,7 +2,7 @@
 
 The adapted generator is trained toward the posterior predictive of a Dirichlet process whose base
 measure is the source generator: ``(alpha * p_source + sum_i delta_shot_i) / (alpha + K)``, with the
-shots' atoms smoothed by their mirror images and pose-mixup. ``alpha`` (``prior_shots``) says how many
+shots' atoms smoothed by their mirror images (and pose-mixup pairs, when asked for). ``alpha`` (``prior_shots``) says how many
 shots' worth of evidence the source prior is worth; the target pool's weight ``K / (K + alpha)``
 grows with every distinct shot and reaches 1 only in the limit. Duplicated shots count once.
 

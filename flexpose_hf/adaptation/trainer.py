@@ -1,6 +1,6 @@
 """The adaptation loop shared by every method, ``flexpose adapt`` and ``examples/adapt.py``.
 
-One flow: shots -> augmented pool (mirror images, pose-mixup) -> strength (prior-versus-evidence
+One flow: shots -> augmented pool (mirror images; pose-mixup pairs on request) -> strength (prior-versus-evidence
 weight, ``strength.py``) -> fixed target set -> train the method's parameters to minimise a two-sample
 divergence (by default a Gaussian-kernel MMD) between the poses it decodes from fixed latents and the
 target set, plus the method's regularizer (tau's Linear & Sparse, as a proximal L1 step) -> the adapted
@@ -55,7 +55,7 @@ class AdaptConfig:
     pool_draws: int = 2048  # fixed draws from the augmented shot pool (the evidence side of the target)
     prior_shots: float = DEFAULT_PRIOR_SHOTS  # alpha: the source prior's weight, in shots (strength.py)
     lr_generator: float | None = None  # default per method (DEFAULT_LR)
-    pose_mixup: bool = True
+    pose_mixup: bool = False  # the paper's pose-mixup pairs in the pool; off: they raised nn1 in most measured cells
     mixup_share: float = 0.5  # share of the pool-drawn targets that are mixtures of two pool poses
     flip: bool = True
     adv_weight: float | None = None  # optional critic; default per method (DEFAULT_ADV_WEIGHT, else 0)
@@ -76,6 +76,8 @@ class AdaptConfig:
             raise FlexPoseError(f"seed must be >= 0, got {self.seed}")
         if not (self.prior_shots >= 0 and np.isfinite(self.prior_shots)):
             raise FlexPoseError(f"prior_shots must be a finite number >= 0, got {self.prior_shots}")
+        if not isinstance(self.pose_mixup, bool):
+            raise FlexPoseError(f"pose_mixup must be true or false, got {self.pose_mixup!r}")
         if not 0 <= self.mixup_share <= 1:
             raise FlexPoseError(f"mixup_share must be in [0, 1], got {self.mixup_share}")
         if self.adv_weight is not None and self.adv_weight < 0:
