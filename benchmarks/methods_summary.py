@@ -1,7 +1,7 @@
 """tau against the baselines at a glance: per setting and number of shots, each method's nn1 minus the
 source's (mean over the seeds both ran, paired by seed: both decode the same evaluation latents).
 
-    python benchmarks/methods_summary.py benchmarks/results/methods/runs.jsonl [--methods tau,finetune[mmd],...]
+    python benchmarks/methods_summary.py benchmarks/results/methods/runs.jsonl [--methods "tau,finetune[mmd],..."]
 
 A cell is empty where a method was not run; the best (lowest) entry of a row is in bold.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from shots_table import load
 
-DEFAULT_METHODS = "tau,tau_with_mixup,finetune[mmd],lora_all[mmd],finetune[mixup],lora_all[mixup],lora[mixup],adaptor[mixup]"
+DEFAULT_METHODS = "tau,finetune[mmd],lora_all[mmd]"
 
 
 def summary(runs: dict, methods: list[str]) -> str:

@@ -85,8 +85,9 @@ def main(runs: str, figure: str, methods: tuple[str, ...] = ("tau",), settings: 
             if row == 0:
                 ax.set_title(setting, fontsize=9)
             ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=7)
-    fig.tight_layout()
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.07 if len(keys) == 1 else 0.04, 1, 1))  # room for the legend below the panels
     Path(figure).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(figure, dpi=90)
     print(f"wrote {figure}")
