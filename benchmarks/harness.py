@@ -40,7 +40,7 @@ from flexpose_hf.training.data import flip_poses, to_unit_poses
 
 MIN_HELD_OUT = 50  # held-out target poses a run needs for its metrics
 REFERENCE_ROWS = ("floor", "source", "augment_shots", "repeat_shots")
-# tau with one ingredient off (AdaptConfig / MethodOptions fields; "all" layers = every style layer).
+# tau with one ingredient changed (AdaptConfig / MethodOptions fields; "all" layers = every style layer).
 ABLATIONS = {
     "tau_with_mixup": {"pose_mixup": True},
     "tau_no_sparse": {"sparsity_weight": 0.0},
