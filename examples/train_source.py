@@ -14,6 +14,9 @@ Recipe (measured in BENCHMARKS.md): the StyleGAN2-style generator is trained wit
   * horizontal-flip augmentation (mirror x, swap left/right joints);
 and an EMA copy of the generator is what gets evaluated and saved. Checkpoints are written every
 ``--checkpointing_steps``; ``--resume_from_checkpoint latest`` continues a killed run.
+``--init_from GENERATOR`` starts a new run from a trained generator (and its critic, when saved beside
+it) with a fresh encoder, which trains alone for ``--encoder_warmup_steps`` so its first random
+latents do not pull the trained generator apart.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from flexpose_hf import FlexPoseGenerator, FlexPoseGeneratorConfig, PoseDiscrimi
 from flexpose_hf.codec import canvas_to_unit
 from flexpose_hf.drawing import pose_grid
 from flexpose_hf.errors import FlexPoseError
-from flexpose_hf.hub import write_generator_card
+from flexpose_hf.hub import generator_dir, write_generator_card
 from flexpose_hf.io import skeleton_of
 from flexpose_hf.metrics import evaluate_poses
 from flexpose_hf.training.adversarial import discriminator_loss, generator_adversarial_loss
@@ -81,6 +84,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--checkpointing_steps", type=int, default=500)
     p.add_argument("--checkpoints_total_limit", type=int, default=2)
     p.add_argument("--resume_from_checkpoint", default=None, help="'latest' or a checkpoint folder")
+    p.add_argument("--init_from", default=None,
+                   help="start from this trained generator (Hub id or folder; its critic too when saved beside it)")
+    p.add_argument("--encoder_warmup_steps", type=int, default=200,
+                   help="with --init_from: steps in which only the fresh encoder (and the critics) train")
     p.add_argument("--eval_steps", type=int, default=1000, help="metrics and a pose grid every N steps")
     p.add_argument("--eval_samples", type=int, default=2000)
     p.add_argument("--eval_joints", default=None, help="'limbs' or 'shared' (default: limbs for bodies)")
@@ -120,6 +127,8 @@ def main(argv: list[str] | None = None) -> dict:
     generator = FlexPoseGenerator(config)
     encoder = PoseEncoder(generator.codec.num_joints, config.z_dim)
     discriminator = PoseDiscriminator.for_generator(generator)
+    if args.init_from:
+        init_from_pretrained(args.init_from, generator, discriminator)
     generator_ema = copy.deepcopy(generator).eval().requires_grad_(False).to(accelerator.device)
     opt_g = torch.optim.Adam([*generator.parameters(), *encoder.parameters()], lr=args.learning_rate,
                              betas=(0.5, 0.99))
@@ -183,6 +192,9 @@ def main(argv: list[str] | None = None) -> dict:
             loss_g = loss_g + args.structure_weight * struct
         opt_g.zero_grad(set_to_none=True)
         accelerator.backward(loss_g)
+        if args.init_from is not None and step < args.encoder_warmup_steps:
+            for p in generator.parameters():  # Adam skips a None gradient: only the encoder moves
+                p.grad = None
         opt_g.step()
 
         # EMA of the generator (with a warm-up so early averages do not lag far behind).
@@ -228,6 +240,22 @@ def main(argv: list[str] | None = None) -> dict:
                          skeleton, state.step, len(train_kp), len(held_kp), time.time() - start)
     accelerator.end_training()
     return summary
+
+
+def init_from_pretrained(name: str, generator: FlexPoseGenerator, discriminator: PoseDiscriminator) -> None:
+    """Copy a trained generator's weights (and its critic's, when ``<dir>/discriminator`` exists) into
+    this run's freshly built models, refusing another architecture or skeleton by name."""
+    trained = FlexPoseGenerator.from_pretrained(name)
+    ours, theirs = generator.config.to_dict(), trained.config.to_dict()
+    differ = [f"{k}: {name} {theirs.get(k)!r}, this run {v!r}" for k, v in ours.items() if theirs.get(k) != v]
+    if differ:
+        raise FlexPoseError(f"--init_from {name}: it was trained with another configuration (" + "; ".join(differ)
+                            + "). Pass its architecture flags, or train on data with its skeleton.")
+    generator.load_state_dict(trained.state_dict())
+    critic = Path(generator_dir(name)) / "discriminator"
+    if critic.is_dir():
+        discriminator.load_state_dict(PoseDiscriminator.from_pretrained(critic).state_dict())
+    logger.info("initialised from %s%s", name, " and its critic" if critic.is_dir() else " (fresh critic)")
 
 
 @torch.no_grad()

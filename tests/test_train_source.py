@@ -87,6 +87,38 @@ def test_resume_with_another_architecture_or_skeleton_is_refused_before_any_step
     assert not (out / "checkpoints" / "checkpoint-8").exists()  # no step ran
 
 
+def test_init_from_a_trained_generator_warms_the_encoder_first_and_refuses_another_architecture(tmp_path):
+    """--init_from copies the trained generator and its critic; during the encoder warm-up the
+    generator does not move (so the saved EMA equals the start); another architecture is refused
+    by name before any step."""
+    first = tmp_path / "first"
+    subprocess.run(_cmd(first, 4), check=True, capture_output=True, env=ENV, timeout=600)
+    warm = tmp_path / "warm"
+    subprocess.run(_cmd(warm, 6, ["--init_from", str(first), "--encoder_warmup_steps", "6"]), check=True,
+                   capture_output=True, env=ENV, timeout=600)
+    a, b = load_file(str(first / "model.safetensors")), load_file(str(warm / "model.safetensors"))
+    assert "w_avg" in a
+    for key in a:  # w_avg is a running estimate over fresh latents: it moves without any update
+        if key != "w_avg":
+            torch.testing.assert_close(a[key], b[key], msg=key)
+    critic_a = load_file(str(first / "discriminator" / "model.safetensors"))
+    critic_b = load_file(str(warm / "discriminator" / "model.safetensors"))
+    assert any(not torch.equal(critic_a[k], critic_b[k]) for k in critic_a)  # the critic trained on
+
+    moved = tmp_path / "moved"
+    subprocess.run(_cmd(moved, 6, ["--init_from", str(first), "--encoder_warmup_steps", "2"]), check=True,
+                   capture_output=True, env=ENV, timeout=600)
+    c = load_file(str(moved / "model.safetensors"))
+    assert any(not torch.equal(a[k], c[k]) for k in a if k != "w_avg")
+
+    other = tmp_path / "other"
+    proc = subprocess.run(_cmd(other, 4, ["--init_from", str(first), "--w_dim", "8"]), check=False,
+                          capture_output=True, text=True, env=ENV, timeout=600)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert f"w_dim: {first} 16, this run 8" in proc.stderr
+    assert not (other / "checkpoints").exists()
+
+
 def test_max_train_minutes_stops_early_with_a_complete_run(tmp_path):
     """A time budget ends training early yet writes the model, card, summary (with the steps really
     taken) and a checkpoint to resume from."""
