@@ -277,6 +277,7 @@ def finish(args: argparse.Namespace, generator: FlexPoseGenerator, discriminator
     summary = {
         "data": str(args.data), "skeleton": skeleton, "training_poses": num_train, "held_out_poses": num_held,
         "flip_augmentation": not args.no_flip, "steps": steps, "batch_size": args.batch_size,
+        **({"init_from": args.init_from} if args.init_from else {}),
         "wall_minutes_this_run": round(seconds / 60, 2),
         "parameters": sum(p.numel() for p in generator.parameters()),
         "final_metrics": {k: v for k, v in final.items() if isinstance(v, (int, float))},

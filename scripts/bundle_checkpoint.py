@@ -6,8 +6,8 @@
 Copies config.json, model.safetensors, README.md (the card), training_summary.json, the last
 sample grid, and discriminator/ (adaptation fine-tunes against it); never the training checkpoints.
 ``--after`` names, oldest first, the runs that a resumed run continued from
-(``--resume_from_checkpoint``): the summary and card then list every command, the total wall time
-and the whole metric history.
+(``--resume_from_checkpoint``, or ``--init_from`` a bundled generator's folder): the summary and card
+then list every command, the total steps and wall time and the whole metric history.
 """
 
 from __future__ import annotations
@@ -21,14 +21,22 @@ from flexpose_hf.hub import CHECKPOINT_DIR, write_generator_card
 
 
 def merge_stages(earlier: dict, later: dict) -> dict:
-    """One summary for a run resumed from another run's checkpoint."""
+    """One summary for a run resumed from another run's checkpoint (``--resume_from_checkpoint``, whose
+    step count continues) or started from its weights (``--init_from``, which counts from 0 again:
+    its steps are added to the earlier ones)."""
+    offset = earlier["steps"] if later.get("init_from") else 0
     stages = earlier.get("stages") or [{"command": earlier["command"], "steps": earlier["steps"],
                                          "wall_minutes": earlier["wall_minutes_this_run"]}]
-    stages = [*stages, {"command": later["command"], "steps": later["steps"],
+    stages = [*stages, {"command": later["command"], "steps": offset + later["steps"],
                         "wall_minutes": later["wall_minutes_this_run"]}]
-    return {**later, "stages": stages, "command": " && ".join(s["command"] for s in stages),
+    shifted = [{**h, "step": offset + h["step"]} if "step" in h else h for h in later.get("history", [])]
+    final = {**later.get("final_metrics", {})}
+    if "step" in final:
+        final["step"] = offset + final["step"]
+    return {**later, "steps": offset + later["steps"], "final_metrics": final, "stages": stages,
+            "command": " && ".join(s["command"] for s in stages),
             "wall_minutes_total": round(sum(s["wall_minutes"] for s in stages), 2),
-            "history": [*earlier.get("history", []), *later.get("history", [])]}
+            "history": [*earlier.get("history", []), *shifted]}
 
 
 def main() -> None:

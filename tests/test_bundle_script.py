@@ -18,3 +18,18 @@ def test_resumed_run_summary_lists_every_stage():
     assert merged["wall_minutes_total"] == 84.0 and merged["steps"] == 10500
     assert merged["command"] == " && ".join([first["command"], second["command"], third["command"]])
     assert [h["step"] for h in merged["history"]] == [6000, 9000, 10500]
+
+
+def test_run_started_from_bundled_weights_continues_the_step_count():
+    from bundle_checkpoint import merge_stages
+
+    bundled = {"command": "train --max_steps 4500", "steps": 4500, "wall_minutes_this_run": 38.0,
+               "history": [{"step": 4500, "recall": 0.26}]}
+    continued = {"command": "train --init_from helen-face --max_steps 3000", "steps": 3000, "init_from": "helen-face",
+                 "wall_minutes_this_run": 40.0, "history": [{"step": 500, "recall": 0.3}, {"step": 3000, "recall": 0.4}],
+                 "final_metrics": {"recall": 0.4, "step": 3000}}
+    merged = merge_stages(bundled, continued)
+    assert merged["steps"] == 7500 and merged["final_metrics"]["step"] == 7500
+    assert [s["steps"] for s in merged["stages"]] == [4500, 7500]
+    assert [h["step"] for h in merged["history"]] == [4500, 5000, 7500]
+    assert merged["wall_minutes_total"] == 78.0
