@@ -57,6 +57,18 @@ def spread_by_component(samples: np.ndarray, train: np.ndarray, skeleton: str, n
     return [float(np.median(part)) for part in np.array_split(ratio, groups)]
 
 
+def spectrum_ratio(samples: np.ndarray, train: np.ndarray, skeleton: str, names: tuple[str, ...],
+                   groups: int = 10) -> list[float]:
+    """Square roots of the covariance eigenvalues, generated / real, each spectrum sorted from the
+    largest down, median per group: below 1 where the samples vary along fewer directions than the
+    real poses (whichever directions those are), unlike the per-component spread above."""
+    real = select_joints(train, skeleton, names).vectors
+    fake = select_joints(samples, skeleton, names).vectors
+    eig = lambda x: np.sqrt(np.clip(np.linalg.eigvalsh(np.cov(x, rowvar=False))[::-1], 0, None))
+    ratio = eig(fake) / np.maximum(eig(real), 1e-12)
+    return [float(np.median(part)) for part in np.array_split(ratio, groups)]
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--base", action="append", default=[], help="generator to measure (repeat to compare)")
@@ -88,10 +100,13 @@ def main() -> None:
         name = f"{base} (mean of {len(seeds)} sampling seeds)"
         rows[name] = mean_row(per_seed)
         nn1_range[name] = (min(r["nn1"] for r in per_seed), max(r["nn1"] for r in per_seed))
-        spread = spread_by_component(generator.sample(args.samples, seed=seeds[0])["keypoints"], train, skeleton,
-                                     tuple(names))
+        first_draw = generator.sample(args.samples, seed=seeds[0])["keypoints"]
+        spread = spread_by_component(first_draw, train, skeleton, tuple(names))
         print(f"{base}: generated / real spread along the training poses' principal components, largest "
               f"to smallest, median per tenth: {' '.join(f'{r:.2f}' for r in spread)}")
+        spectrum = spectrum_ratio(first_draw, train, skeleton, tuple(names))
+        print(f"{base}: generated / real covariance spectrum (square roots, each sorted), median per tenth: "
+              f"{' '.join(f'{r:.2f}' for r in spectrum)}")
         generator.sample(1000, seed=0)
         start = time.perf_counter()
         generator.sample(50_000, seed=1)

@@ -336,6 +336,20 @@ def test_other_divergences_train_toward_the_shots(tiny_base, divergence):
     assert len(losses) == 15 and losses[-1] < 0.8 * losses[0]
 
 
+def test_metrics_json_scores_adapted_and_source_against_the_held_out_poses(tiny_base, tmp_path):
+    """With poses left over after --shots, metrics.json scores both generators on them, each with its
+    rate of samples nearest a shot (the source's is the yardstick for the adapted one's)."""
+    out = tmp_path / "a"
+    assert main(["adapt", "--base", str(tiny_base), "--target", str(DEMO), "--output-dir", str(out), "--steps", "2",
+                 "--shots", "3", "--num-samples", "4"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["num_shots"] == 3 and metrics["held_out_poses"] == 7
+    for side in ("adapted", "source"):
+        assert 0 <= metrics[side]["memorization"] <= 1 and metrics[side]["memorization_chance"] == pytest.approx(3 / 10)
+        assert 0.5 <= metrics[side]["nn1"] <= 1
+    assert "source (unadapted)" in (out / "README.md").read_text()
+
+
 def test_cli_adapt_no_tau_mapping_keeps_tau_on_the_style_codes(tiny_base, tmp_path):
     out = tmp_path / "a"
     assert main(["adapt", "--base", str(tiny_base), "--target", str(DEMO), "--output-dir", str(out), "--steps", "2",

@@ -198,11 +198,13 @@ def summarize(result: AdaptResult, config: AdaptConfig, source: FlexPoseGenerato
         seed = config.seed + 1
         adapted_m = evaluate_poses(sample_poses(result.adapted.model, 2000, seed=seed), skeleton, picked.held_out,
                                    skeleton, shots=picked.shots, shots_skeleton=skeleton, joints=judged)
+        # The source's own rate of samples nearest a shot is the yardstick for the adapted one's.
         source_m = evaluate_poses(sample_poses(source, 2000, seed=seed), skeleton, picked.held_out, skeleton,
-                                  joints=judged)
+                                  shots=picked.shots, shots_skeleton=skeleton, joints=judged)
         metrics["held_out_poses"] = len(picked.held_out)
-        metrics["adapted"] = {k: adapted_m[k] for k in (*METRIC_FIELDS, "memorization", "memorization_chance")}
-        metrics["source"] = {k: source_m[k] for k in METRIC_FIELDS}
+        fields = (*METRIC_FIELDS, "memorization", "memorization_chance")
+        metrics["adapted"] = {k: adapted_m[k] for k in fields}
+        metrics["source"] = {k: source_m[k] for k in fields}
     return metrics
 
 
