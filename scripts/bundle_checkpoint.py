@@ -45,6 +45,7 @@ def main() -> None:
     p.add_argument("name")
     p.add_argument("--after", type=Path, nargs="+", default=[], help="earlier runs this one resumed from, oldest first")
     p.add_argument("--hardware", default=None)
+    p.add_argument("--quality_note", default=None, help="the card's note on the measured quality")
     args = p.parse_args()
     run, dest = args.run, CHECKPOINT_DIR / args.name
     summary = json.loads((run / "training_summary.json").read_text())
@@ -55,6 +56,8 @@ def main() -> None:
             summary = merge_stages(summary, later)
     if args.hardware:
         summary["hardware"] = args.hardware
+    if args.quality_note:
+        summary["quality_note"] = args.quality_note
     if dest.exists():
         shutil.rmtree(dest)
     (dest / "discriminator").mkdir(parents=True)

@@ -143,3 +143,45 @@ def test_train_source_two_processes_stay_in_sync(tmp_path):
     assert sums["[rank 0/2]"] == sums["[rank 1/2]"]
     assert np.isfinite(float(sums["[rank 0/2]"]))
     assert (tmp_path / "mp" / "model.safetensors").exists()
+
+
+def test_refit_mapping_moves_only_f_keeps_the_split_and_bundles_after_its_base(tmp_path):
+    """examples/refit_mapping.py trains the mapping network alone (phi, A and the critic stay as they
+    were), writes a complete generator folder whose summary starts from the base, and refuses data of
+    another skeleton before any step."""
+    base = tmp_path / "base"
+    subprocess.run(_cmd(base, 4), check=True, capture_output=True, env=ENV, timeout=600)
+    data = tmp_path / "train.npz"
+    out = tmp_path / "refit"
+    script = [sys.executable, str(REPO / "examples" / "refit_mapping.py"), "--base", str(base), "--data", str(data),
+              "--output_dir", str(out), "--steps", "5", "--batch_size", "16", "--real_batch_size", "32",
+              "--eval_samples", "50"]
+    proc = subprocess.run(script, check=True, capture_output=True, text=True, env=ENV, timeout=600)
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert set(result) == {"before", "after"} and 0.5 <= result["after"]["nn1"] <= 1
+    a, b = load_file(str(base / "model.safetensors")), load_file(str(out / "model.safetensors"))
+    moved = {k for k in a if k != "w_avg" and not torch.equal(a[k], b[k])}
+    assert moved and all(k.startswith("f.") for k in moved)
+    assert not torch.equal(a["w_avg"], b["w_avg"])  # re-estimated for the new f
+    critic_a = load_file(str(base / "discriminator" / "model.safetensors"))
+    critic_b = load_file(str(out / "discriminator" / "model.safetensors"))
+    assert all(torch.equal(critic_a[k], critic_b[k]) for k in critic_a)
+    summary = json.loads((out / "training_summary.json").read_text())
+    base_summary = json.loads((base / "training_summary.json").read_text())
+    assert summary["init_from"] == str(base) and summary["held_out_poses"] == base_summary["held_out_poses"] == 12
+    assert "library_name: flexpose_hf" in (out / "README.md").read_text()
+
+    sys.path.insert(0, str(REPO / "scripts"))
+    from bundle_checkpoint import merge_stages
+
+    assert merge_stages(base_summary, summary)["steps"] == 4 + 5
+
+    from flexpose_hf.io import write_npz
+
+    mpii = tmp_path / "mpii.npz"
+    write_npz(mpii, np.random.default_rng(0).uniform(50, 150, (60, 16, 2)).astype(np.float32), "mpii16")
+    script[script.index("--data") + 1] = str(mpii)
+    script[script.index("--output_dir") + 1] = str(tmp_path / "other")
+    proc = subprocess.run(script, check=False, capture_output=True, text=True, env=ENV, timeout=600)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "skeleton 'mpii16'" in proc.stderr and not (tmp_path / "other").exists()

@@ -27,6 +27,8 @@ import torch
 
 from ..codec import canvas_to_unit
 from ..poses import pose_vectors
+from ..training.losses import exact_distances as distances
+from ..training.losses import gaussian_kernel_sum, median_distance
 from .pool import augmented_pool
 
 
@@ -39,12 +41,6 @@ def energy_distance(x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor | No
     if yy is None:
         yy = weighted_self_distance(y, weights)
     return 2 * (distances(x, y) @ weights).mean() - distances(x, x).mean() - yy
-
-
-def distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Exact pairwise Euclidean distances (torch's matrix-product shortcut puts ~1e-3 on equal points,
-    and its noisy gradients would move a model that is already at the optimum)."""
-    return torch.cdist(a, b, compute_mode="donot_use_mm_for_euclid_dist")
 
 
 def weighted_self_distance(y: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -94,14 +90,6 @@ def generated_vectors(model: torch.nn.Module, z: torch.Tensor, resolution: int, 
     return unit, pose_vectors(unit, mask, origin)
 
 
-def median_distance(y: torch.Tensor, max_points: int = 1024) -> torch.Tensor:
-    """Median pairwise distance among (up to ``max_points`` evenly spaced) target vectors: the scale
-    the kernel bandwidths and the entropic blur are set from, so they follow the skeleton's size."""
-    sub = y[:: max(1, len(y) // max_points)]
-    d = distances(sub, sub)
-    return d[~torch.eye(len(sub), dtype=torch.bool, device=d.device)].median().clamp_min(1e-6)
-
-
 def _energy(y: torch.Tensor, weights: torch.Tensor, scale: float) -> Callable[[torch.Tensor], torch.Tensor]:
     yy = weighted_self_distance(y, weights)
     return lambda x: energy_distance(x, y, weights, yy)
@@ -110,18 +98,9 @@ def _energy(y: torch.Tensor, weights: torch.Tensor, scale: float) -> Callable[[t
 def _mmd(y: torch.Tensor, weights: torch.Tensor, scale: float) -> Callable[[torch.Tensor], torch.Tensor]:
     """Squared MMD (V-statistic) with a sum of Gaussian kernels at 1/4, 1/2, 1 and 2 x ``scale``."""
     widest = 2 * scale
-
-    def kernel(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        # Exact distances (matrix-product ones are off by rounding where poses coincide, enough to move
-        # a model that sits at the optimum); one exp for the widest bandwidth, halving it is the 4th power.
-        d2 = distances(a, b).square()
-        k2 = torch.exp(-d2 / (2 * widest**2))
-        k1 = (k2 * k2).square()
-        k_half = (k1 * k1).square()
-        return k2 + k1 + k_half + (k_half * k_half).square()
-
-    kyy = weights @ kernel(y, y) @ weights
-    return lambda x: kernel(x, x).mean() - 2 * (kernel(x, y) @ weights).mean() + kyy
+    kyy = weights @ gaussian_kernel_sum(y, y, widest) @ weights
+    return lambda x: (gaussian_kernel_sum(x, x, widest).mean() - 2 * (gaussian_kernel_sum(x, y, widest) @ weights).mean()
+                      + kyy)
 
 
 def _sinkhorn_cost(x: torch.Tensor, y: torch.Tensor, a_log: torch.Tensor, b_log: torch.Tensor, eps: float,
