@@ -93,8 +93,10 @@ def main(argv: list[str] | None = None) -> dict:
     after = {**measure(), "step": args.steps, "minutes": seconds / 60}
     logger.info("after %d steps (%.1f min): %s", args.steps, seconds / 60, {k: round(after[k], 3) for k in REPORTED})
 
-    out = Path(args.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    final = Path(args.output_dir)
+    out = final.with_name(final.name + ".partial")  # written whole, then moved in: a kill leaves no half folder
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
     generator.save_pretrained(out)
     if (base_dir / "discriminator").is_dir():
         shutil.copytree(base_dir / "discriminator", out / "discriminator", dirs_exist_ok=True)
@@ -115,7 +117,10 @@ def main(argv: list[str] | None = None) -> dict:
             f"--{k} {v}" for k, v in vars(args).items() if v not in (None, False)),
     }
     (out / "training_summary.json").write_text(json.dumps(summary, indent=2, default=float))
-    write_generator_card(out, summary)
+    if final.exists():
+        shutil.rmtree(final)
+    out.rename(final)
+    write_generator_card(final, summary)  # after the move: the card is named after its folder
     print(json.dumps({"before": {k: round(before[k], 4) for k in REPORTED},
                       "after": {k: round(after[k], 4) for k in REPORTED}}))
     return summary

@@ -169,7 +169,9 @@ def test_refit_mapping_moves_only_f_keeps_the_split_and_bundles_after_its_base(t
     summary = json.loads((out / "training_summary.json").read_text())
     base_summary = json.loads((base / "training_summary.json").read_text())
     assert summary["init_from"] == str(base) and summary["held_out_poses"] == base_summary["held_out_poses"] == 12
-    assert "library_name: flexpose_hf" in (out / "README.md").read_text()
+    card = (out / "README.md").read_text()
+    assert "library_name: flexpose_hf" in card and "refit" in card and ".partial" not in card
+    assert not (tmp_path / "refit.partial").exists()
 
     sys.path.insert(0, str(REPO / "scripts"))
     from bundle_checkpoint import merge_stages
