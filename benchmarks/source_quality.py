@@ -65,7 +65,9 @@ def spectrum_ratio(samples: np.ndarray, train: np.ndarray, skeleton: str, names:
     real = select_joints(train, skeleton, names).vectors
     fake = select_joints(samples, skeleton, names).vectors
     eig = lambda x: np.sqrt(np.clip(np.linalg.eigvalsh(np.cov(x, rowvar=False))[::-1], 0, None))
-    ratio = eig(fake) / np.maximum(eig(real), 1e-12)
+    real_eig = eig(real)
+    # directions the normalisation removes (translation, scale) have no real spread: ratio 0 there
+    ratio = np.where(real_eig > 1e-6 * real_eig[0], eig(fake) / np.maximum(real_eig, 1e-12), 0.0)
     return [float(np.median(part)) for part in np.array_split(ratio, groups)]
 
 
