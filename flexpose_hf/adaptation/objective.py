@@ -27,8 +27,7 @@ import torch
 
 from ..codec import canvas_to_unit
 from ..poses import pose_vectors
-from ..training.losses import exact_distances as distances
-from ..training.losses import gaussian_kernel_sum, median_distance
+from ..training.losses import exact_distances, gaussian_kernel_sum, median_distance
 from .pool import augmented_pool
 
 
@@ -40,11 +39,11 @@ def energy_distance(x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor | No
         weights = torch.full((len(y),), 1.0 / len(y), dtype=y.dtype, device=y.device)
     if yy is None:
         yy = weighted_self_distance(y, weights)
-    return 2 * (distances(x, y) @ weights).mean() - distances(x, x).mean() - yy
+    return 2 * (exact_distances(x, y) @ weights).mean() - exact_distances(x, x).mean() - yy
 
 
 def weighted_self_distance(y: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    return weights @ distances(y, y) @ weights
+    return weights @ exact_distances(y, y) @ weights
 
 
 @dataclass
@@ -107,7 +106,7 @@ def _sinkhorn_cost(x: torch.Tensor, y: torch.Tensor, a_log: torch.Tensor, b_log:
                    iterations: int) -> torch.Tensor:
     """Entropic OT cost OT_eps(a, b) for the cost |x - y|^2 / 2, by log-domain Sinkhorn iterations
     without gradients and one differentiable last update of both potentials (as geomloss does)."""
-    cost = distances(x, y).pow(2) / 2
+    cost = exact_distances(x, y).pow(2) / 2
     f, g = torch.zeros_like(a_log), torch.zeros_like(b_log)
     with torch.no_grad():
         c = cost.detach()

@@ -12,7 +12,6 @@ touching what phi and the style layers learned.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import torch
 from tqdm.auto import tqdm
@@ -24,14 +23,12 @@ from .losses import gaussian_mmd, median_distance
 
 
 def refit_mapping(generator: torch.nn.Module, sampler: PoseSampler, steps: int = 600, learning_rate: float = 1e-3,
-                  batch_size: int = 256, real_batch_size: int = 1024, seed: int = 0,
-                  callback: Callable[[int, float], None] | None = None) -> list[float]:
+                  batch_size: int = 256, real_batch_size: int = 1024, seed: int = 0) -> list[float]:
     """Train ``generator.f`` in place toward the poses ``sampler`` draws; returns the loss per step.
 
     Both sides are compared as ``pose_vectors`` of every joint (translation and scale removed), with
     kernel bandwidths from the real poses' median distance. Adam with a cosine decay to 0; ``w_avg``
-    is re-estimated at the end (truncation pulls toward the new mean). ``callback(step, loss)`` runs
-    after each step.
+    is re-estimated at the end (truncation pulls toward the new mean).
     """
     if steps < 1 or batch_size < 2 or real_batch_size < 2 or learning_rate <= 0:
         raise ValueError("refit_mapping: steps >= 1, batch sizes >= 2 and a positive learning rate are required")
@@ -46,7 +43,7 @@ def refit_mapping(generator: torch.nn.Module, sampler: PoseSampler, steps: int =
     optimizer = torch.optim.Adam(generator.f.parameters(), lr=learning_rate, betas=(0.5, 0.99))
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * s / steps)))
     losses: list[float] = []
-    for step in tqdm(range(steps), desc="refit f", leave=False):
+    for _ in tqdm(range(steps), desc="refit f", leave=False):
         z = torch.randn(batch_size, config.z_dim, generator=gen)
         unit = canvas_to_unit(generator(z, output="keypoints"), config.resolution, config.margin)
         real = pose_vectors(sampler.sample(real_batch_size), mask, origin)
@@ -56,8 +53,6 @@ def refit_mapping(generator: torch.nn.Module, sampler: PoseSampler, steps: int =
         optimizer.step()
         schedule.step()
         losses.append(loss.item())
-        if callback is not None:
-            callback(step + 1, losses[-1])
     generator.requires_grad_(False)
     with torch.no_grad():
         generator.w_avg.copy_(generator.f(torch.randn(8192, config.z_dim, generator=gen)).mean(0))
