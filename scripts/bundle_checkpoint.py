@@ -20,6 +20,22 @@ from pathlib import Path
 from flexpose_hf.hub import CHECKPOINT_DIR, write_generator_card
 
 
+def _batch_sizes(stages: list[dict]) -> int | str:
+    """The batch size, or which steps ran at which one when the stages differ (a refit's batch is not
+    the adversarial stages')."""
+    sizes = [s.get("batch_size") for s in stages]
+    if len(set(sizes)) == 1:
+        return sizes[0]
+    spans, start = [], 1
+    for stage, size in zip(stages, sizes):
+        if spans and spans[-1][0] == size:
+            spans[-1][2] = stage["steps"]
+        else:
+            spans.append([size, start, stage["steps"]])
+        start = stage["steps"] + 1
+    return ", ".join(f"{size} for steps {a:,}-{b:,}" for size, a, b in spans)
+
+
 def merge_stages(earlier: dict, later: dict) -> dict:
     """One summary for a run resumed from another run's checkpoint (``--resume_from_checkpoint``, whose
     step count continues) or started from its weights (``--init_from``, which counts from 0 again:
@@ -27,13 +43,15 @@ def merge_stages(earlier: dict, later: dict) -> dict:
     offset = earlier["steps"] if later.get("init_from") else 0
     stages = earlier.get("stages") or [{"command": earlier["command"], "steps": earlier["steps"],
                                          "wall_minutes": earlier["wall_minutes_this_run"]}]
+    stages = [{"batch_size": earlier.get("batch_size"), **s} for s in stages]  # older summaries kept it on top only
     stages = [*stages, {"command": later["command"], "steps": offset + later["steps"],
-                        "wall_minutes": later["wall_minutes_this_run"]}]
+                        "wall_minutes": later["wall_minutes_this_run"], "batch_size": later.get("batch_size")}]
     shifted = [{**h, "step": offset + h["step"]} if "step" in h else h for h in later.get("history", [])]
     final = {**later.get("final_metrics", {})}
     if "step" in final:
         final["step"] = offset + final["step"]
     return {**later, "steps": offset + later["steps"], "final_metrics": final, "stages": stages,
+            "batch_size": _batch_sizes(stages),
             "command": " && ".join(s["command"] for s in stages),
             "wall_minutes_total": round(sum(s["wall_minutes"] for s in stages), 2),
             "history": [*earlier.get("history", []), *shifted]}

@@ -33,3 +33,7 @@ def test_run_started_from_bundled_weights_continues_the_step_count():
     assert [s["steps"] for s in merged["stages"]] == [4500, 7500]
     assert [h["step"] for h in merged["history"]] == [4500, 5000, 7500]
     assert merged["wall_minutes_total"] == 78.0
+    refit = {"command": "refit --steps 600", "steps": 600, "init_from": "helen-face", "wall_minutes_this_run": 2.6,
+             "batch_size": 256}
+    assert merge_stages({**bundled, "batch_size": 128}, refit)["batch_size"] == "128 for steps 1-4,500, 256 for steps 4,501-5,100"
+    assert merge_stages({**bundled, "batch_size": 256}, refit)["batch_size"] == 256
