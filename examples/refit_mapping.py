@@ -30,7 +30,7 @@ from flexpose_hf.hub import generator_dir, write_generator_card
 from flexpose_hf.io import skeleton_of
 from flexpose_hf.metrics import evaluate_poses
 from flexpose_hf.training.data import PoseSampler, split_source, to_unit_poses
-from flexpose_hf.training.refit import refit_mapping
+from flexpose_hf.training.refit import REFIT_MODULES, refit_mapping
 
 logger = logging.getLogger("refit_mapping")
 REPORTED = ("nn1", "precision", "recall", "coverage")
@@ -51,6 +51,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--eval_samples", type=int, default=2000)
     p.add_argument("--eval_joints", default=None, help="'limbs' or 'shared' (default: limbs for bodies)")
     p.add_argument("--no_flip", action="store_true", help="no horizontal-flip augmentation")
+    p.add_argument("--modules", default="f", help="what trains: 'f' (the mapping network) or 'f,A' (and the style layers)")
     p.add_argument("--seed", type=int, default=0, help="the split's seed (train_source's --seed) and the refit's")
     return p.parse_args(argv)
 
@@ -60,6 +61,9 @@ def main(argv: list[str] | None = None) -> dict:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     if args.steps < 1 or args.batch_size < 2 or args.real_batch_size < 2 or args.learning_rate <= 0:
         raise FlexPoseError("--steps must be >= 1, the batch sizes >= 2 and --learning_rate positive")
+    modules = tuple(m.strip() for m in args.modules.split(",") if m.strip())
+    if not modules or any(m not in REFIT_MODULES for m in modules):
+        raise FlexPoseError(f"--modules {args.modules!r}: give a comma-separated subset of {', '.join(REFIT_MODULES)}")
     generator = FlexPoseGenerator.from_pretrained(args.base)
     base_dir = Path(generator_dir(args.base))
     dataset = load_poses(args.data, format=args.format)
@@ -88,7 +92,8 @@ def main(argv: list[str] | None = None) -> dict:
     logger.info("before: %s", {k: round(before[k], 3) for k in REPORTED})
     start = time.time()
     losses = refit_mapping(generator, sampler, steps=args.steps, learning_rate=args.learning_rate,
-                           batch_size=args.batch_size, real_batch_size=args.real_batch_size, seed=args.seed)
+                           batch_size=args.batch_size, real_batch_size=args.real_batch_size, seed=args.seed,
+                           modules=modules)
     seconds = time.time() - start
     after = {**measure(), "step": args.steps, "minutes": seconds / 60}
     logger.info("after %d steps (%.1f min): %s", args.steps, seconds / 60, {k: round(after[k], 3) for k in REPORTED})
@@ -107,7 +112,8 @@ def main(argv: list[str] | None = None) -> dict:
     summary = {
         "data": str(args.data), "skeleton": skeleton, "training_poses": len(train_kp), "held_out_poses": len(held_kp),
         "flip_augmentation": not args.no_flip, "steps": args.steps, "batch_size": args.batch_size,
-        "init_from": args.base, "refit": "mapping network only (examples/refit_mapping.py)",
+        "init_from": args.base, "refit": ("mapping network only" if modules == ("f",) else "mapping network and style layers")
+        + " (examples/refit_mapping.py)",
         "wall_minutes_this_run": round(seconds / 60, 2),
         "parameters": sum(p.numel() for p in generator.parameters()),
         "metrics_before_refit": {k: v for k, v in before.items() if isinstance(v, (int, float))},

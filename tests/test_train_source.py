@@ -147,7 +147,7 @@ def test_train_source_two_processes_stay_in_sync(tmp_path):
 
 def test_refit_mapping_moves_only_f_keeps_the_split_and_bundles_after_its_base(tmp_path):
     """examples/refit_mapping.py trains the mapping network alone (phi, A and the critic stay as they
-    were), writes a complete generator folder whose summary starts from the base, and refuses data of
+    were; ``--modules f,A`` adds the style layers), writes a complete generator folder whose summary starts from the base, and refuses data of
     another skeleton before any step."""
     base = tmp_path / "base"
     subprocess.run(_cmd(base, 4), check=True, capture_output=True, env=ENV, timeout=600)
@@ -177,6 +177,20 @@ def test_refit_mapping_moves_only_f_keeps_the_split_and_bundles_after_its_base(t
     from bundle_checkpoint import merge_stages
 
     assert merge_stages(base_summary, summary)["steps"] == 4 + 5
+
+    # --modules f,A trains the style layers too, and nothing else; an unknown module is refused first.
+    both = [*script, "--modules", "f,A", "--steps", "2"]
+    both[both.index("--output_dir") + 1] = str(tmp_path / "refit_fa")
+    subprocess.run(both, check=True, capture_output=True, text=True, env=ENV, timeout=600)
+    c = load_file(str(tmp_path / "refit_fa" / "model.safetensors"))
+    moved = {k for k in a if k != "w_avg" and not torch.equal(a[k], c[k])}
+    assert any(k.startswith("A.") for k in moved) and all(k.startswith(("f.", "A.")) for k in moved)
+    assert "style layers" in json.loads((tmp_path / "refit_fa" / "training_summary.json").read_text())["refit"]
+    both[both.index("f,A")] = "f,phi"
+    both[both.index("--output_dir") + 1] = str(tmp_path / "refit_bad")
+    proc = subprocess.run(both, check=False, capture_output=True, text=True, env=ENV, timeout=600)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr and "--modules 'f,phi'" in proc.stderr
+    assert not (tmp_path / "refit_bad").exists()
 
     from flexpose_hf.io import write_npz
 

@@ -21,10 +21,14 @@ from ..poses import pose_vectors
 from .data import PoseSampler
 from .losses import gaussian_mmd, median_distance
 
+REFIT_MODULES = ("f", "A")  # the mapping network and the per-layer style affines
+
 
 def refit_mapping(generator: torch.nn.Module, sampler: PoseSampler, steps: int = 600, learning_rate: float = 1e-3,
-                  batch_size: int = 256, real_batch_size: int = 1024, seed: int = 0) -> list[float]:
-    """Train ``generator.f`` in place toward the poses ``sampler`` draws; returns the loss per step.
+                  batch_size: int = 256, real_batch_size: int = 1024, seed: int = 0,
+                  modules: tuple[str, ...] = ("f",)) -> list[float]:
+    """Train ``generator.f`` (and the other ``modules``, e.g. ``("f", "A")``) in place toward the
+    poses ``sampler`` draws; returns the loss per step.
 
     Both sides are compared as ``pose_vectors`` of every joint (translation and scale removed), with
     kernel bandwidths from the real poses' median distance. Adam with a cosine decay to 0; ``w_avg``
@@ -32,6 +36,9 @@ def refit_mapping(generator: torch.nn.Module, sampler: PoseSampler, steps: int =
     """
     if steps < 1 or batch_size < 2 or real_batch_size < 2 or learning_rate <= 0:
         raise ValueError("refit_mapping: steps >= 1, batch sizes >= 2 and a positive learning rate are required")
+    unknown = [m for m in modules if m not in REFIT_MODULES]
+    if unknown or not modules:
+        raise ValueError(f"refit_mapping: modules must be a non-empty subset of {REFIT_MODULES}, got {modules}")
     config = generator.config
     joints = sampler.poses.shape[1]
     mask, origin = torch.ones(joints, dtype=torch.bool), list(range(joints))
@@ -39,8 +46,10 @@ def refit_mapping(generator: torch.nn.Module, sampler: PoseSampler, steps: int =
     widest = 2 * float(median_distance(real_all))
     gen = torch.Generator().manual_seed(seed)
     generator.requires_grad_(False)
-    generator.f.requires_grad_(True)
-    optimizer = torch.optim.Adam(generator.f.parameters(), lr=learning_rate, betas=(0.5, 0.99))
+    trained = [p for m in modules for p in getattr(generator, m).parameters()]
+    for p in trained:
+        p.requires_grad_(True)
+    optimizer = torch.optim.Adam(trained, lr=learning_rate, betas=(0.5, 0.99))
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * s / steps)))
     losses: list[float] = []
     for _ in tqdm(range(steps), desc="refit f", leave=False):
