@@ -6,7 +6,8 @@ face generator). f then spreads w along few directions, so prior samples vary in
 real poses (face recall 0.32), although the synthesis network reproduces held-out-like faces from
 inverted w codes (recall 0.86). Refitting f alone to the data, with fresh latents and fresh real
 poses every step and a Gaussian-kernel MMD on the decoded poses, spreads the samples without
-touching what phi and the style layers learned.
+touching what phi and the style layers learned. ``modules=("f", "A")`` also trains the per-layer style
+affines (the layers tau and LoRA adapt, so adapters still target them); measured in BENCHMARKS.md.
 """
 
 from __future__ import annotations
