@@ -147,8 +147,8 @@ def test_train_source_two_processes_stay_in_sync(tmp_path):
 
 def test_refit_mapping_moves_only_f_keeps_the_split_and_bundles_after_its_base(tmp_path):
     """examples/refit_mapping.py trains the mapping network alone (phi, A and the critic stay as they
-    were; ``--modules f,A`` adds the style layers), writes a complete generator folder whose summary starts from the base, and refuses data of
-    another skeleton before any step."""
+    were; ``--modules f,A`` adds the style layers), writes a complete generator folder whose summary
+    starts from the base, and refuses data of another skeleton before any step."""
     base = tmp_path / "base"
     subprocess.run(_cmd(base, 4), check=True, capture_output=True, env=ENV, timeout=600)
     data = tmp_path / "train.npz"

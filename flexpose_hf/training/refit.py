@@ -53,7 +53,7 @@ def refit_mapping(generator: torch.nn.Module, sampler: PoseSampler, steps: int =
     optimizer = torch.optim.Adam(trained, lr=learning_rate, betas=(0.5, 0.99))
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * s / steps)))
     losses: list[float] = []
-    for _ in tqdm(range(steps), desc="refit f", leave=False):
+    for _ in tqdm(range(steps), desc=f"refit {'+'.join(modules)}", leave=False):
         z = torch.randn(batch_size, config.z_dim, generator=gen)
         unit = canvas_to_unit(generator(z, output="keypoints"), config.resolution, config.margin)
         real = pose_vectors(sampler.sample(real_batch_size), mask, origin)
