@@ -44,6 +44,7 @@ REFERENCE_ROWS = ("floor", "source", "augment_shots", "repeat_shots")
 ABLATIONS = {
     "tau_with_mixup": {"pose_mixup": True},
     "tau_no_sparse": {"sparsity_weight": 0.0},
+    "tau_plain_l1": {"tau_offdiagonal_weight": 1.0},
     "tau_coarse_layers": {"layers": [0, 1, 2]},
     "tau_diagonal": {"tau_form": "diagonal"},
     "tau_lowrank": {"tau_form": "lowrank", "tau_rank": 4},

@@ -110,7 +110,8 @@ def adapt_from_args(args: argparse.Namespace, accelerator=None) -> dict:
 
     options = MethodOptions(layers=_parse_layers(args.layers) if args.layers else None, tau_form=args.tau_form,
                             tau_rank=args.tau_rank, tau_mapping=not args.no_tau_mapping,
-                            sparsity_weight=args.sparsity_weight)
+                            sparsity_weight=args.sparsity_weight,
+                            tau_offdiagonal_weight=args.tau_offdiagonal_weight)
     overrides = {"pose_mixup": args.pose_mixup, "checkpointing_steps": args.checkpointing_steps,
                  "adv_weight": args.adv_weight, "divergence": args.divergence}
     if args.prior_shots is not None:
@@ -224,6 +225,9 @@ def add_adapt_arguments(p: argparse.ArgumentParser) -> None:
     _add(p, "--sparsity-weight", type=float, default=None,
          help="tau's L1 weight before the prior's share alpha / (K + alpha) scales it "
               "(default 1e-4: 7.5e-5 applied at 10 shots; 0 turns it off)")
+    _add(p, "--tau-offdiagonal-weight", type=float, default=None,
+         help="L1 weight of the off-diagonal entries of tau's full map relative to its diagonal's "
+              "(default 2: rescaling a channel is cheaper than mixing channels; 1: plain L1)")
     _add(p, "--prior-shots", type=float, default=None,
          help="the source prior's weight, in shots: K shots move K / (K + this) of the way (default 30)")
     _add(p, "--pose-mixup", action="store_true",

@@ -51,6 +51,7 @@ def test_each_method_adapts_saves_and_reloads(tiny_base, tmp_path, method):
     # 10 shots against a prior worth 30: the prior keeps 75%, and so does Linear & Sparse (tau only)
     assert metrics["strength"]["prior_share"] == pytest.approx(0.75) and "weigh 75% of their configured" in card
     assert ("l1_weight" in metrics) == (method == "tau") and metrics.get("l1_weight", 7.5e-5) == pytest.approx(7.5e-5)
+    assert metrics.get("l1_offdiagonal_weight", 2.0) == 2.0 and ("off-diagonal entries 2x" in card) == (method == "tau")
 
 
 def test_tau_changes_the_generator_and_stays_small(tiny_base, tmp_path):
@@ -480,7 +481,7 @@ def test_linear_and_sparse_leaves_unneeded_entries_of_tau_exactly_zero(tiny_base
     def zero_share(weight: float, prior_shots: float = 10.0) -> float:
         base = FlexPoseGenerator.from_pretrained(str(tiny_base))
         config = AdaptConfig(steps=15, latents=32, pool_draws=64, prior_shots=prior_shots,
-                             options=MethodOptions(sparsity_weight=weight))
+                             options=MethodOptions(sparsity_weight=weight, tau_offdiagonal_weight=1.0))
         result = adapt(base, _demo_shots(), config, progress=False)
         values = torch.cat([p.detach().flatten() for p in result.adapted.trainable])
         applied = weight * prior_shots / (10 + prior_shots)
@@ -494,3 +495,43 @@ def test_linear_and_sparse_leaves_unneeded_entries_of_tau_exactly_zero(tiny_base
     shares = [zero_share(w) for w in (0.1, 2.0)]
     assert 0 < shares[0] < shares[1] and shares[1] > 0.9
     assert zero_share(2.0, prior_shots=0.0) == 0.0  # the shots alone: nothing speaks for the source
+
+
+def test_offdiagonal_weight_prices_channel_mixing_above_rescaling(tiny_base):
+    """With the off-diagonal entries of D under c x the diagonal's L1 weight, the proximal step zeroes
+    more of them as c grows while the diagonal stays free; the logged penalty is the tuner's own
+    weighted deviation, and the weight reaches the adapter config and metrics."""
+    from flexpose_hf.adaptation import AdaptConfig, MethodOptions, adapt
+
+    def run(c: float):
+        base = FlexPoseGenerator.from_pretrained(str(tiny_base))
+        config = AdaptConfig(steps=15, latents=32, pool_draws=64, prior_shots=10.0,
+                             options=MethodOptions(sparsity_weight=0.05, tau_offdiagonal_weight=c))
+        result = adapt(base, _demo_shots(), config, progress=False)
+        matrices = [p.detach() for p in result.adapted.trainable if p.dim() == 2]
+        off = torch.cat([m[~torch.eye(len(m), dtype=torch.bool)] for m in matrices])
+        diag = torch.cat([m.diagonal() for m in matrices])
+        model = result.adapted.model
+        assert model.peft_config["default"].offdiagonal_weight == c
+        expected = result.adapted.l1_weight / 0.05 * float(model.tau_regularization().detach())
+        assert result.history[-1]["reg"] == pytest.approx(expected, rel=1e-4)
+        return float((off == 0).float().mean()), float((diag == 0).float().mean())
+
+    off1, _ = run(1.0)
+    off8, diag8 = run(8.0)
+    assert off8 > off1 + 0.1 and off8 > diag8 + 0.1
+
+
+def test_offdiagonal_weight_is_refused_when_invalid_before_anything_runs(tiny_base, tmp_path):
+    from flexpose_hf.adaptation import AdaptConfig, MethodOptions
+    from flexpose_hf.tuners.tau import TauConfig
+
+    for bad in (-1.0, float("inf"), float("nan")):
+        with pytest.raises(FlexPoseError, match="off-diagonal weight must be a finite number >= 0"):
+            AdaptConfig(options=MethodOptions(tau_offdiagonal_weight=bad)).check()
+        with pytest.raises(ValueError, match="offdiagonal_weight"):
+            TauConfig(offdiagonal_weight=bad)
+    out = tmp_path / "never"
+    assert main(["adapt", "--target", str(DEMO), "--base", str(tiny_base), "--output-dir", str(out),
+                 "--tau-offdiagonal-weight", "-2"]) != 0
+    assert not out.exists()

@@ -39,7 +39,8 @@ def test_identity_at_init_and_only_tau_trains(base):
 
 @pytest.mark.parametrize("form", ["full", "lowrank", "diagonal"])
 def test_tau_changes_styles_and_regularization_is_l1(base, form):
-    model = get_peft_model(base, TauConfig(layers=[1], mapping=False, sparsity_weight=0.5, form=form, rank=3))
+    model = get_peft_model(base, TauConfig(layers=[1], mapping=False, sparsity_weight=0.5, form=form, rank=3,
+                                           offdiagonal_weight=3.0))
     _perturb(model)
     layer = model.base_model.model.A[1]
     assert isinstance(layer, TauLayer)
@@ -50,7 +51,14 @@ def test_tau_changes_styles_and_regularization_is_l1(base, form):
     assert model.get_nb_trainable_parameters()[0] == trainable
     if form == "lowrank":
         assert torch.linalg.matrix_rank(linear.detach()) == 3
-    torch.testing.assert_close(model.tau_regularization(), 0.5 * (linear.abs().sum() + shift.abs().sum()))
+    # L1 with D's off-diagonal entries at 3x: |diag D| + 3 |offdiag D| + |b| (the diagonal form has no off-diagonal)
+    off = linear.abs().sum() - (linear.diagonal().abs().sum() if linear.dim() == 2 else linear.abs().sum())
+    diag = linear.abs().sum() - off
+    torch.testing.assert_close(model.tau_regularization(), 0.5 * (diag + 3 * off + shift.abs().sum()))
+    weights = model.tau_l1_weights()  # the proximal step's entry weights agree for the separable forms
+    if form != "lowrank":
+        weighted = sum((w * p.detach().abs()).sum() for p, w in zip(model.tau_parameters(), weights))
+        torch.testing.assert_close(0.5 * weighted, model.tau_regularization().detach())
     w = torch.randn(3, 16)
     plain = layer.get_base_layer()(w)
     expected = (1 + linear) * plain + shift if form == "diagonal" else plain @ (torch.eye(n) + linear).T + shift
@@ -147,7 +155,7 @@ def test_merge_unmerge_exact(base, form):
 
 @pytest.mark.parametrize("form", ["full", "lowrank", "diagonal"])
 def test_save_load_with_peft(base, tmp_path, form):
-    model = get_peft_model(base, TauConfig(layers=[0, 1], form=form))
+    model = get_peft_model(base, TauConfig(layers=[0, 1], form=form, offdiagonal_weight=1.5))
     _perturb(model)
     z = torch.randn(4, 8)
     adapted = model.generate_keypoints(z).detach()
@@ -156,6 +164,7 @@ def test_save_load_with_peft(base, tmp_path, form):
     assert cfg["peft_type"] == "TAU" and cfg["base_model_name_or_path"] == str(tmp_path / "base")
     assert (tmp_path / "adapter" / "adapter_model.safetensors").exists()
     assert isinstance(PeftConfig.from_pretrained(tmp_path / "adapter"), TauConfig) and cfg["form"] == form
+    assert PeftConfig.from_pretrained(tmp_path / "adapter").offdiagonal_weight == cfg["offdiagonal_weight"] == 1.5
     fresh = FlexPoseGenerator.from_pretrained(tmp_path / "base")
     loaded = PeftModel.from_pretrained(fresh, tmp_path / "adapter")
     torch.testing.assert_close(loaded.generate_keypoints(z), adapted)

@@ -29,6 +29,7 @@ class MethodOptions:
     tau_rank: int = 4  # rank of U V in the low-rank form
     tau_mapping: bool = True  # tau also on the mapping network's linear layers (False: style codes only)
     sparsity_weight: float | None = None  # tau's Linear & Sparse L1 weight (None: TauConfig's default; 0 = off)
+    tau_offdiagonal_weight: float | None = None  # L1 weight of D's off-diagonal entries / the diagonal's (None: 2)
     lora_rank: int = 4
     freeze_d_blocks: int = 2  # FreezeD: lower image-critic blocks kept frozen
     extra: dict = field(default_factory=dict)
@@ -44,13 +45,19 @@ class AdaptedModel:
     frozen_discriminator: list[nn.Parameter] = field(default_factory=list)
     kind: str = "adapter"  # "adapter" (small file beside the base) or "full" (complete generator weights)
     # Parameters under an L1 penalty of weight ``l1_weight`` applied as a proximal step after each optimizer
-    # step (exact zeros), instead of through ``regularization``'s gradient.
+    # step (exact zeros), instead of through ``regularization``'s gradient; ``l1_entry_weights`` scale it per
+    # parameter (a float) or per entry (a tensor of the parameter's shape); default 1.
     l1_proximal: list[nn.Parameter] = field(default_factory=list)
     l1_weight: float = 0.0
+    l1_entry_weights: list[torch.Tensor | float] | None = None
+
+    def proximal_terms(self) -> list[tuple[nn.Parameter, torch.Tensor | float]]:
+        """``(parameter, entry weight)`` pairs of the proximal L1 penalty."""
+        return list(zip(self.l1_proximal, self.l1_entry_weights or [1.0] * len(self.l1_proximal)))
 
     def proximal_penalty(self) -> float:
         """The current value of the proximal L1 penalty (for the training log)."""
-        return self.l1_weight * float(sum(p.detach().abs().sum() for p in self.l1_proximal))
+        return self.l1_weight * float(sum((w * p.detach().abs()).sum() for p, w in self.proximal_terms()))
 
     @property
     def num_trainable(self) -> int:
@@ -87,6 +94,8 @@ def style_layers(base: FlexPoseGenerator, opts: MethodOptions) -> list[int]:
 
 def _tau(base: FlexPoseGenerator, disc: PoseDiscriminator | None, opts: MethodOptions) -> AdaptedModel:
     extra = {} if opts.sparsity_weight is None else {"sparsity_weight": opts.sparsity_weight}
+    if opts.tau_offdiagonal_weight is not None:
+        extra["offdiagonal_weight"] = opts.tau_offdiagonal_weight
     config = TauConfig(layers=style_layers(base, opts), mapping=opts.tau_mapping, form=opts.tau_form,
                        rank=opts.tau_rank, **extra)
     model = get_peft_model(base, config)
@@ -94,7 +103,7 @@ def _tau(base: FlexPoseGenerator, disc: PoseDiscriminator | None, opts: MethodOp
     if config.form == "lowrank":  # |U V|_1 does not separate per entry: train it through its gradient
         return AdaptedModel("tau", model, params, model.tau_regularization, _peft_save(model))
     return AdaptedModel("tau", model, params, _zero, _peft_save(model), l1_proximal=params,
-                        l1_weight=config.sparsity_weight)
+                        l1_weight=config.sparsity_weight, l1_entry_weights=model.tau_l1_weights())
 
 
 def _lora(base: FlexPoseGenerator, disc: PoseDiscriminator, opts: MethodOptions, all_linear: bool) -> AdaptedModel:

@@ -32,6 +32,7 @@ from ..models import FlexPoseGenerator
 from ..models.discriminator import load_discriminator
 from ..skeletons import convert_keypoints, get_skeleton, shared_joints
 from ..training.data import to_unit_poses
+from ..tuners.tau import DEFAULT_OFFDIAGONAL_WEIGHT
 from ..utils import atomic_write_text
 from .methods import MethodOptions, check_method
 from .objective import DIVERGENCE_NAMES
@@ -193,6 +194,8 @@ def summarize(result: AdaptResult, config: AdaptConfig, source: FlexPoseGenerato
                      "joints_judged": [j for j, m in zip(get_skeleton(skeleton).joints, result.joint_mask) if m]}
     if result.adapted.l1_proximal:  # Linear & Sparse as applied: the configured weight x the prior's share
         metrics["l1_weight"] = result.adapted.l1_weight
+        if config.method == "tau":
+            metrics["l1_offdiagonal_weight"] = result.adapted.model.peft_config["default"].offdiagonal_weight
     if len(picked.held_out) > 5:
         judged = tuple(metrics["joints_judged"])
         seed = config.seed + 1
@@ -273,6 +276,10 @@ def describe_objective(config: AdaptConfig) -> str:
         form = config.options.tau_form + (f", rank {config.options.tau_rank}" if config.options.tau_form == "lowrank" else "")
         where = "style layers and mapping network" if config.options.tau_mapping else "style layers only"
         parts.append(f"tau form {form} on the {where}")
+        if config.options.tau_form == "full":
+            offdiagonal = config.options.tau_offdiagonal_weight
+            offdiagonal = DEFAULT_OFFDIAGONAL_WEIGHT if offdiagonal is None else offdiagonal
+            parts.append(f"L1 on D's off-diagonal entries {offdiagonal:g}x the diagonal's (`--tau-offdiagonal-weight`)")
     parts.append("pose-mixup on" if config.pose_mixup else "pose-mixup off")
     if config.adversarial_weight() > 0:
         parts.append(f"adversarial critic weight {config.adversarial_weight():g}")

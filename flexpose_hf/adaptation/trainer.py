@@ -95,6 +95,9 @@ class AdaptConfig:
             raise FlexPoseError(f"tau_mapping must be true or false, got {self.options.tau_mapping!r}")
         if self.options.sparsity_weight is not None and self.options.sparsity_weight < 0:
             raise FlexPoseError(f"sparsity_weight must be >= 0, got {self.options.sparsity_weight}")
+        offdiagonal = self.options.tau_offdiagonal_weight
+        if offdiagonal is not None and not (offdiagonal >= 0 and math.isfinite(offdiagonal)):
+            raise FlexPoseError(f"tau off-diagonal weight must be a finite number >= 0, got {offdiagonal}")
 
     def learning_rate(self) -> float:
         return self.lr_generator if self.lr_generator is not None else DEFAULT_LR.get(self.method, 2e-3)
@@ -220,7 +223,7 @@ def adapt(
         accelerator.backward(loss)
         lr = opt_g.param_groups[0]["lr"]
         opt_g.step()
-        soft_threshold(opt_g, adapted.l1_proximal, lr * adapted.l1_weight)
+        soft_threshold(opt_g, adapted.proximal_terms(), lr * adapted.l1_weight)
         schedule.step()
         state.step = step + 1
         record.update(divergence=loss_fit.item(), reg=float(reg.detach()) + adapted.proximal_penalty())
@@ -236,24 +239,26 @@ def adapt(
 
 
 @torch.no_grad()
-def soft_threshold(optimizer: torch.optim.Optimizer, params: list[torch.nn.Parameter], strength: float) -> None:
-    """The proximal step of an L1 penalty ``weight * |p|_1`` after an Adam step (``strength`` = learning rate
-    x weight): each entry shrinks toward 0 by the step Adam gave it per unit gradient, and stops at 0.
+def soft_threshold(optimizer: torch.optim.Optimizer, terms: list[tuple[torch.nn.Parameter, torch.Tensor | float]],
+                   strength: float) -> None:
+    """The proximal step of an L1 penalty ``weight * sum(w * |p|)`` after an Adam step, for ``(p, w)`` in
+    ``terms`` (``strength`` = learning rate x weight; ``w`` a float or a tensor of p's shape): each entry
+    shrinks toward 0 by ``w`` times the step Adam gave it per unit gradient, and stops at 0.
 
     Unlike the L1 subgradient, which Adam rescales into steps of about the learning rate whatever the
     weight (so entries the data does not need jitter about 0), this leaves them exactly 0.
     """
-    if not params or strength <= 0:
+    if not terms or strength <= 0:
         return
     inner = getattr(optimizer, "optimizer", optimizer)  # accelerate wraps the optimizer
     group = inner.param_groups[0]
     beta2, eps = group["betas"][1], group["eps"]
-    for p in params:
+    for p, weight in terms:
         state = inner.state.get(p)
         if not state:  # no step taken yet
             continue
         denom = (state["exp_avg_sq"] / (1 - beta2 ** float(state["step"]))).sqrt() + eps
-        p.copy_(p.sign() * (p.abs() - strength / denom).clamp_min(0))
+        p.copy_(p.sign() * (p.abs() - strength * weight / denom).clamp_min(0))
 
 
 def critic_step(disc, opt_d, model, base: FlexPoseGenerator, targets: TargetSet, mask: torch.Tensor,

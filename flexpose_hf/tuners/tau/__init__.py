@@ -1,6 +1,6 @@
 """tau: FlexPose's layer-wise linear transfer function on style codes, as a PEFT method."""
 
-from .config import DEFAULT_TAU_LAYERS, TAU_PEFT_TYPE, TauConfig
+from .config import DEFAULT_OFFDIAGONAL_WEIGHT, DEFAULT_TAU_LAYERS, TAU_PEFT_TYPE, TauConfig
 from .layer import Linear, TauLayer
 from .model import TauModel
 
@@ -20,4 +20,4 @@ def register_tau() -> None:
 
 register_tau()  # importing the tuner is enough for PeftConfig/PeftModel.from_pretrained to know TAU
 
-__all__ = ["DEFAULT_TAU_LAYERS", "TAU_PEFT_TYPE", "Linear", "TauConfig", "TauLayer", "TauModel", "register_tau"]
+__all__ = ["DEFAULT_OFFDIAGONAL_WEIGHT", "DEFAULT_TAU_LAYERS", "TAU_PEFT_TYPE", "Linear", "TauConfig", "TauLayer", "TauModel", "register_tau"]

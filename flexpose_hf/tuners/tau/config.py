@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from peft.config import PeftConfig
@@ -12,6 +13,8 @@ TAU_FORMS = ("full", "lowrank", "diagonal")
 # Style layers tau adapts by default: all six of the bundled generators. Restricting tau to the coarse
 # layers (the paper's constrained layer updates) is an ablation row in BENCHMARKS.md.
 DEFAULT_TAU_LAYERS = (0, 1, 2, 3, 4, 5)
+# L1 weight of the full map's off-diagonal entries relative to the diagonal's (BENCHMARKS.md, "tau_plain_l1").
+DEFAULT_OFFDIAGONAL_WEIGHT = 2.0
 
 
 @dataclass
@@ -41,6 +44,10 @@ class TauConfig(PeftConfig):
             applies it times the source prior's share ``alpha / (K + alpha)``, so it yields to the shots)
             (``model.tau_regularization()``, the paper's Linear & Sparse); 0 switches it off.
             ``flexpose_hf.adaptation`` applies it as a proximal step for the full and diagonal forms.
+        offdiagonal_weight: the L1 weight of ``D``'s off-diagonal entries relative to its diagonal and the
+            shift (full and low-rank forms): a prior that a layer rescales its channels more readily than
+            it mixes them, between the diagonal form (infinite) and a plain L1 (1). Default 2
+            (BENCHMARKS.md: lower nn1 than 1 on the broad targets, equal on the narrow ones).
         init_identity: start at the identity map (recommended).
     """
 
@@ -57,6 +64,8 @@ class TauConfig(PeftConfig):
         "help": "'full' (I + D) s + b, 'lowrank' (I + U V) s + b, or 'diagonal' (1 + d) * s + b."})
     rank: int = field(default=4, metadata={"help": "Rank of D = U V in the low-rank form."})
     sparsity_weight: float = field(default=1e-4, metadata={"help": "L1 weight on tau's deviation from identity."})
+    offdiagonal_weight: float = field(default=DEFAULT_OFFDIAGONAL_WEIGHT, metadata={
+        "help": "L1 weight of D's off-diagonal entries relative to the diagonal's and the shift's (1: plain L1)."})
     init_identity: bool = field(default=True, metadata={"help": "Initialize tau at the identity map."})
     modules_to_save: list[str] | None = field(default=None, metadata={"help": "Extra modules to train and save."})
 
@@ -79,3 +88,5 @@ class TauConfig(PeftConfig):
             self.target_modules = set(self.target_modules)
         if self.sparsity_weight < 0:
             raise ValueError(f"sparsity_weight must be >= 0, got {self.sparsity_weight}")
+        if not (self.offdiagonal_weight >= 0 and math.isfinite(self.offdiagonal_weight)):
+            raise ValueError(f"offdiagonal_weight must be a finite number >= 0, got {self.offdiagonal_weight}")

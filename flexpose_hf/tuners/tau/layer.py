@@ -63,9 +63,24 @@ class TauLayer(BaseTunerLayer):
             return self.tau_up[adapter_name] @ self.tau_down[adapter_name]
         return self.tau_matrix[adapter_name] if adapter_name in self.tau_matrix else self.tau_scale[adapter_name]
 
-    def deviation(self, adapter_name: str) -> torch.Tensor:
-        """L1 norm of tau's deviation from the identity: ``|D|_1 + |b|_1``."""
-        return self.tau_linear(adapter_name).abs().sum() + self.tau_shift[adapter_name].abs().sum()
+    def deviation(self, adapter_name: str, offdiagonal_weight: float = 1.0) -> torch.Tensor:
+        """Weighted L1 norm of tau's deviation from the identity: ``|diag D|_1 + c |offdiag D|_1 + |b|_1``
+        (``c`` = ``offdiagonal_weight``; the diagonal form has no off-diagonal part)."""
+        linear = self.tau_linear(adapter_name)
+        total = linear.abs().sum() + self.tau_shift[adapter_name].abs().sum()
+        if linear.dim() == 2 and offdiagonal_weight != 1:
+            total = total + (offdiagonal_weight - 1) * (linear.abs().sum() - linear.diagonal().abs().sum())
+        return total
+
+    def l1_entry_weights(self, adapter_name: str, offdiagonal_weight: float) -> list[torch.Tensor | float]:
+        """Per-parameter L1 weights matching ``deviation`` for the separable forms (full, diagonal), in the
+        order of ``linear_parameters`` then the shift: ``D``'s as a matrix (1 on the diagonal, ``c`` off it)."""
+        weights: list[torch.Tensor | float] = [1.0] * len(self.linear_parameters(adapter_name))
+        if adapter_name in self.tau_matrix and offdiagonal_weight != 1:
+            matrix = self.tau_matrix[adapter_name]
+            eye = torch.eye(matrix.shape[0], dtype=matrix.dtype, device=matrix.device)
+            weights[0] = offdiagonal_weight + (1 - offdiagonal_weight) * eye
+        return weights + [1.0]
 
     def map_matrix(self, adapter_name: str) -> torch.Tensor:
         """tau's linear part as a matrix, ``I + D`` (or ``diag(1 + d)``), in float64."""

@@ -75,13 +75,25 @@ class TauModel(BaseTuner):
                 params += [*module.linear_parameters(adapter_name), module.tau_shift[adapter_name]]
         return params
 
+    def tau_l1_weights(self, adapter_name: str = "default") -> list[torch.Tensor | float]:
+        """Entry-wise L1 weights of ``tau_parameters`` (same order), relative to ``sparsity_weight``:
+        ``offdiagonal_weight`` on the off-diagonal entries of the full form's ``D``, 1 elsewhere."""
+        offdiagonal = self.peft_config[adapter_name].offdiagonal_weight
+        weights: list[torch.Tensor | float] = []
+        for module in self.model.modules():
+            if isinstance(module, TauLayer) and adapter_name in module.tau_shift:
+                weights += module.l1_entry_weights(adapter_name, offdiagonal)
+        return weights
+
     def tau_regularization(self, adapter_name: str | None = None) -> torch.Tensor:
-        """Linear & Sparse regularizer: ``sparsity_weight`` x L1 deviation of tau from the identity."""
+        """Linear & Sparse regularizer: ``sparsity_weight`` x L1 deviation of tau from the identity, the
+        off-diagonal entries of ``D`` weighted ``offdiagonal_weight``."""
         names = [adapter_name] if adapter_name else list(self.active_adapters)
         total = torch.zeros(())
         for name in names:
-            weight = self.peft_config[name].sparsity_weight
+            config = self.peft_config[name]
             for module in self.model.modules():
                 if isinstance(module, TauLayer) and name in module.tau_shift:
-                    total = total + weight * module.deviation(name).to(total.device)
+                    deviation = module.deviation(name, config.offdiagonal_weight)
+                    total = total + config.sparsity_weight * deviation.to(total.device)
         return total
