@@ -389,6 +389,7 @@ def test_cli_adapt_with_lowrank_tau_and_sinkhorn_records_both(tiny_base, tmp_pat
     mapping = base.config.mapping_layers * [base.config.w_dim]  # tau also maps every mapping layer's output
     assert metrics["trainable_parameters"] == sum(2 * 2 * d + d for d in [*base.phi.style_dims, *mapping])
     assert "tau form lowrank, rank 2 on the style layers and mapping network" in card
+    assert "off-diagonal entries 2x" in card and adapter["offdiagonal_weight"] == 2.0  # U V's L1 is weighed too
     assert main(["sample", "--adapter", str(out), "--num-samples", "3", "--output", str(tmp_path / "s.json")]) == 0
 
 

@@ -276,7 +276,7 @@ def describe_objective(config: AdaptConfig) -> str:
         form = config.options.tau_form + (f", rank {config.options.tau_rank}" if config.options.tau_form == "lowrank" else "")
         where = "style layers and mapping network" if config.options.tau_mapping else "style layers only"
         parts.append(f"tau form {form} on the {where}")
-        if config.options.tau_form == "full":
+        if config.options.tau_form != "diagonal":
             offdiagonal = config.options.tau_offdiagonal_weight
             offdiagonal = DEFAULT_OFFDIAGONAL_WEIGHT if offdiagonal is None else offdiagonal
             parts.append(f"L1 on D's off-diagonal entries {offdiagonal:g}x the diagonal's (`--tau-offdiagonal-weight`)")
