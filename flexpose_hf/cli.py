@@ -110,8 +110,9 @@ def adapt_from_args(args: argparse.Namespace, accelerator=None) -> dict:
 
     options = MethodOptions(layers=_parse_layers(args.layers) if args.layers else None, tau_form=args.tau_form,
                             tau_rank=args.tau_rank, tau_mapping=not args.no_tau_mapping,
-                            sparsity_weight=args.sparsity_weight,
-                            tau_offdiagonal_weight=args.tau_offdiagonal_weight)
+                            sparsity_weight=args.sparsity_weight)
+    if args.tau_offdiagonal_weight is not None:  # the flag's default lives in the tuner (not imported for --help)
+        options.tau_offdiagonal_weight = args.tau_offdiagonal_weight
     overrides = {"pose_mixup": args.pose_mixup, "checkpointing_steps": args.checkpointing_steps,
                  "adv_weight": args.adv_weight, "divergence": args.divergence}
     if args.prior_shots is not None:

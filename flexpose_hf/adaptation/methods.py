@@ -18,7 +18,7 @@ from torch import nn
 from ..errors import FlexPoseError
 from ..models import FlexPoseGenerator, PoseDiscriminator
 from ..models.w_adaptor import WAdaptedGenerator
-from ..tuners.tau import DEFAULT_TAU_LAYERS, TauConfig
+from ..tuners.tau import DEFAULT_OFFDIAGONAL_WEIGHT, DEFAULT_TAU_LAYERS, TauConfig
 from ..utils import follow_umask
 
 
@@ -29,7 +29,7 @@ class MethodOptions:
     tau_rank: int = 4  # rank of U V in the low-rank form
     tau_mapping: bool = True  # tau also on the mapping network's linear layers (False: style codes only)
     sparsity_weight: float | None = None  # tau's Linear & Sparse L1 weight (None: TauConfig's default; 0 = off)
-    tau_offdiagonal_weight: float | None = None  # L1 weight of D's off-diagonal entries / the diagonal's (None: 2)
+    tau_offdiagonal_weight: float = DEFAULT_OFFDIAGONAL_WEIGHT  # L1 weight of D's off-diagonal entries / the diagonal's
     lora_rank: int = 4
     freeze_d_blocks: int = 2  # FreezeD: lower image-critic blocks kept frozen
     extra: dict = field(default_factory=dict)
@@ -94,10 +94,8 @@ def style_layers(base: FlexPoseGenerator, opts: MethodOptions) -> list[int]:
 
 def _tau(base: FlexPoseGenerator, disc: PoseDiscriminator | None, opts: MethodOptions) -> AdaptedModel:
     extra = {} if opts.sparsity_weight is None else {"sparsity_weight": opts.sparsity_weight}
-    if opts.tau_offdiagonal_weight is not None:
-        extra["offdiagonal_weight"] = opts.tau_offdiagonal_weight
     config = TauConfig(layers=style_layers(base, opts), mapping=opts.tau_mapping, form=opts.tau_form,
-                       rank=opts.tau_rank, **extra)
+                       rank=opts.tau_rank, offdiagonal_weight=opts.tau_offdiagonal_weight, **extra)
     model = get_peft_model(base, config)
     params = model.tau_parameters()
     if config.form == "lowrank":  # |U V|_1 does not separate per entry: train it through its gradient

@@ -32,7 +32,6 @@ from ..models import FlexPoseGenerator
 from ..models.discriminator import load_discriminator
 from ..skeletons import convert_keypoints, get_skeleton, shared_joints
 from ..training.data import to_unit_poses
-from ..tuners.tau import DEFAULT_OFFDIAGONAL_WEIGHT
 from ..utils import atomic_write_text
 from .methods import MethodOptions, check_method
 from .objective import DIVERGENCE_NAMES
@@ -277,9 +276,8 @@ def describe_objective(config: AdaptConfig) -> str:
         where = "style layers and mapping network" if config.options.tau_mapping else "style layers only"
         parts.append(f"tau form {form} on the {where}")
         if config.options.tau_form != "diagonal":
-            offdiagonal = config.options.tau_offdiagonal_weight
-            offdiagonal = DEFAULT_OFFDIAGONAL_WEIGHT if offdiagonal is None else offdiagonal
-            parts.append(f"L1 on D's off-diagonal entries {offdiagonal:g}x the diagonal's (`--tau-offdiagonal-weight`)")
+            parts.append(f"L1 on D's off-diagonal entries {config.options.tau_offdiagonal_weight:g}x the diagonal's "
+                         "(`--tau-offdiagonal-weight`)")
     parts.append("pose-mixup on" if config.pose_mixup else "pose-mixup off")
     if config.adversarial_weight() > 0:
         parts.append(f"adversarial critic weight {config.adversarial_weight():g}")

@@ -96,7 +96,7 @@ class AdaptConfig:
         if self.options.sparsity_weight is not None and self.options.sparsity_weight < 0:
             raise FlexPoseError(f"sparsity_weight must be >= 0, got {self.options.sparsity_weight}")
         offdiagonal = self.options.tau_offdiagonal_weight
-        if offdiagonal is not None and not (offdiagonal >= 0 and math.isfinite(offdiagonal)):
+        if not (offdiagonal >= 0 and math.isfinite(offdiagonal)):
             raise FlexPoseError(f"tau off-diagonal weight must be a finite number >= 0, got {offdiagonal}")
 
     def learning_rate(self) -> float:
