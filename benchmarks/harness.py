@@ -145,7 +145,8 @@ def run_one(setting_name: str, setting: dict, method: str, shots: int, seed: int
     shot_kp, held = pool[perm[:shots]], pool[perm[shots:]]
     unit_shots = to_unit_poses(shot_kp)
     record = {"setting": setting_name, "method": method, "shots": shots, "seed": seed, "steps": 0,
-              "held_out": len(held), "joints": len(joints)}
+              "held_out": len(held), "joints": len(joints),
+              **({"base": setting["base_override"]} if "base_override" in setting else {})}
     start = time.perf_counter()
     if method == "floor":
         half = len(held) // 2
@@ -269,12 +270,21 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="override an AdaptConfig / MethodOptions field for the adapted rows (repeatable)")
     p.add_argument("--tag", default=None, help="suffix for the method names of rows run with --set")
+    p.add_argument("--base", action="append", default=[], metavar="NAME=DIR",
+                   help="use the generator in DIR wherever a setting names the bundled NAME (a candidate "
+                        "checkpoint measured before it is bundled; rows record the directory)")
     args = p.parse_args(argv)
     methods = args.methods.split(",") if args.methods else [*REFERENCE_ROWS, *METHODS]
     if args.quick:
         args.seeds, args.steps, args.samples = 1, 20, 500
         methods = args.methods.split(",") if args.methods else ["floor", "source", "repeat_shots", "tau"]
     all_settings = settings(args.data)
+    for name, directory in parse_overrides(args.base).items():
+        if not (Path(str(directory)) / "config.json").is_file():
+            raise SystemExit(f"--base {name}={directory}: no generator there (config.json missing)")
+        for setting in all_settings.values():
+            if setting["base"] == name:
+                setting.update(base=str(directory), base_override=f"{name}={directory}")
     notes = {k: v["note"] for k, v in all_settings.items() if "note" in v}
     if args.rebuild_table:
         latest = {}

@@ -63,3 +63,23 @@ def test_shots_table_compares_against_any_method(tmp_path):
     assert text.splitlines()[-1].startswith("| s | 10 | 0.750 | 0.675 | -0.075 (-0.050, -0.100) |")
     assert "| 1.20x, 1.20x |" in text.splitlines()[-1]
     assert "-0.150" in shots_table.table(shots_table.load(tmp_path / "runs.jsonl"), "tau")  # one seed shared
+
+
+def test_harness_base_override_measures_a_candidate_checkpoint(shared_data, tmp_path):
+    import shutil
+
+    import harness
+    import pytest
+
+    from flexpose_hf.hub import generator_dir
+
+    candidate = tmp_path / "candidate"
+    shutil.copytree(generator_dir("mpii-body"), candidate)
+    common = ["--data", str(shared_data), "--quick", "--settings", "mpii->coco", "--methods", "source"]
+    bundled = harness.main([*common, "--out", str(tmp_path / "bundled")])
+    copied = harness.main([*common, "--out", str(tmp_path / "copied"), "--base", f"mpii-body={candidate}"])
+    assert copied[0]["base"] == f"mpii-body={candidate}" and "base" not in bundled[0]
+    assert copied[0]["nn1"] == bundled[0]["nn1"]  # the same weights, read from the candidate folder
+    (candidate / "config.json").unlink()
+    with pytest.raises(SystemExit, match="config.json missing"):
+        harness.main([*common, "--out", str(tmp_path / "broken"), "--base", f"mpii-body={candidate}"])
