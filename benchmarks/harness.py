@@ -279,12 +279,18 @@ def main(argv: list[str] | None = None) -> list[dict]:
         args.seeds, args.steps, args.samples = 1, 20, 500
         methods = args.methods.split(",") if args.methods else ["floor", "source", "repeat_shots", "tau"]
     all_settings = settings(args.data)
-    for name, directory in parse_overrides(args.base).items():
-        if not (Path(str(directory)) / "config.json").is_file():
-            raise SystemExit(f"--base {name}={directory}: no generator there (config.json missing)")
-        for setting in all_settings.values():
-            if setting["base"] == name:
-                setting.update(base=str(directory), base_override=f"{name}={directory}")
+    for item in args.base:
+        name, sep, directory = item.partition("=")
+        if not sep or not directory:
+            raise SystemExit(f"--base wants NAME=DIR, got {item!r}")
+        if not (Path(directory) / "config.json").is_file():
+            raise SystemExit(f"--base {item}: no generator there (config.json missing)")
+        uses = [setting for setting in all_settings.values() if setting["base"] == name]
+        if not uses:
+            bundled = sorted({setting["base"] for setting in all_settings.values()})
+            raise SystemExit(f"--base {item}: no setting uses {name!r} (they use {', '.join(bundled)})")
+        for setting in uses:
+            setting.update(base=directory, base_override=item)
     notes = {k: v["note"] for k, v in all_settings.items() if "note" in v}
     if args.rebuild_table:
         latest = {}

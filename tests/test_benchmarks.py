@@ -80,6 +80,10 @@ def test_harness_base_override_measures_a_candidate_checkpoint(shared_data, tmp_
     copied = harness.main([*common, "--out", str(tmp_path / "copied"), "--base", f"mpii-body={candidate}"])
     assert copied[0]["base"] == f"mpii-body={candidate}" and "base" not in bundled[0]
     assert copied[0]["nn1"] == bundled[0]["nn1"]  # the same weights, read from the candidate folder
+    with pytest.raises(SystemExit, match="no setting uses 'mpii-bdy'"):
+        harness.main([*common, "--out", str(tmp_path / "typo"), "--base", f"mpii-bdy={candidate}"])
+    with pytest.raises(SystemExit, match="--base wants NAME=DIR"):
+        harness.main([*common, "--out", str(tmp_path / "typo"), "--base", str(candidate)])
     (candidate / "config.json").unlink()
     with pytest.raises(SystemExit, match="config.json missing"):
         harness.main([*common, "--out", str(tmp_path / "broken"), "--base", f"mpii-body={candidate}"])
