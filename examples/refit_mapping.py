@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -24,12 +23,12 @@ from pathlib import Path
 import torch
 
 from flexpose_hf import FlexPoseGenerator, load_poses, pose_arrays
-from flexpose_hf.drawing import pose_grid
 from flexpose_hf.errors import FlexPoseError
-from flexpose_hf.hub import generator_dir, write_generator_card
+from flexpose_hf.hub import generator_dir
 from flexpose_hf.io import skeleton_of
 from flexpose_hf.metrics import evaluate_poses
-from flexpose_hf.training.data import PoseSampler, split_source, to_unit_poses
+from flexpose_hf.training.data import PoseSampler, base_split, to_unit_poses
+from flexpose_hf.training.export import write_generator_folder
 from flexpose_hf.training.refit import REFIT_MODULES, refit_mapping
 
 logger = logging.getLogger("refit_mapping")
@@ -71,14 +70,7 @@ def main(argv: list[str] | None = None) -> dict:
     if skeleton != generator.config.skeleton:
         raise FlexPoseError(f"--data {args.data} has skeleton {skeleton!r}; {args.base} generates "
                             f"{generator.config.skeleton!r}")
-    held_out = args.held_out
-    if held_out is None:
-        summary_path = base_dir / "training_summary.json"
-        if not summary_path.is_file():
-            raise FlexPoseError(f"{args.base} has no training_summary.json to read its held-out split from; "
-                                "pass --held_out")
-        held_out = int(json.loads(summary_path.read_text())["held_out_poses"])
-    train_kp, held_kp = split_source(pose_arrays(dataset)[0], held_out, args.seed)
+    train_kp, held_kp = base_split(base_dir, pose_arrays(dataset)[0], args.held_out, args.seed, args.base)
     joints = args.eval_joints or ("limbs" if skeleton != "face68" else "shared")
     sampler = PoseSampler(to_unit_poses(train_kp), skeleton, flip=not args.no_flip, seed=args.seed)
 
@@ -98,17 +90,6 @@ def main(argv: list[str] | None = None) -> dict:
     after = {**measure(), "step": args.steps, "minutes": seconds / 60}
     logger.info("after %d steps (%.1f min): %s", args.steps, seconds / 60, {k: round(after[k], 3) for k in REPORTED})
 
-    final = Path(args.output_dir)
-    out = final.with_name(final.name + ".partial")  # written whole, then moved in: a kill leaves no half folder
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
-    generator.save_pretrained(out)
-    if (base_dir / "discriminator").is_dir():
-        shutil.copytree(base_dir / "discriminator", out / "discriminator", dirs_exist_ok=True)
-    (out / "samples").mkdir(exist_ok=True)
-    with torch.no_grad():
-        grid = generator.sample(32, seed=1234)["keypoints"]
-    pose_grid(grid, skeleton, ncols=8, cell=96).save(out / "samples" / f"step-{args.steps:06d}.png")
     summary = {
         "data": str(args.data), "skeleton": skeleton, "training_poses": len(train_kp), "held_out_poses": len(held_kp),
         "flip_augmentation": not args.no_flip, "steps": args.steps, "batch_size": args.batch_size,
@@ -122,11 +103,7 @@ def main(argv: list[str] | None = None) -> dict:
         "command": "python examples/refit_mapping.py " + " ".join(
             f"--{k} {v}" for k, v in vars(args).items() if v not in (None, False)),
     }
-    (out / "training_summary.json").write_text(json.dumps(summary, indent=2, default=float))
-    if final.exists():
-        shutil.rmtree(final)
-    out.rename(final)
-    write_generator_card(final, summary)  # after the move: the card is named after its folder
+    write_generator_folder(generator, base_dir, args.output_dir, summary, f"step-{args.steps:06d}.png")
     print(json.dumps({"before": {k: round(before[k], 4) for k in REPORTED},
                       "after": {k: round(after[k], 4) for k in REPORTED}}))
     return summary

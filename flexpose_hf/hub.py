@@ -9,6 +9,7 @@ from string import Template
 from huggingface_hub import ModelCard, ModelCardData, constants
 
 from .errors import CheckpointError
+from .utils import read_json
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 CHECKPOINT_DIR = PACKAGE_DIR / "checkpoints"
@@ -136,6 +137,15 @@ TRAINING_DATASETS = {
 }
 
 
+def mapping_sentence(config: dict) -> str:
+    """How the card describes ``f`` for a generator config (``config.json`` as a dict)."""
+    if config.get("mapping", "mlp") == "bank":
+        return (f"`f` a latent bank, a Gaussian kernel density over {config.get('bank_size', '?'):,} w codes "
+                "(its training poses and their mirror images inverted; `examples/fit_latent_bank.py`; tau adapts "
+                "the style layers only, the bank has no linear layer)")
+    return "`f` the mapping MLP (tau also maps the outputs of its linear layers by default)"
+
+
 def write_generator_card(directory: str | os.PathLike, summary: dict, repo: str | None = None) -> ModelCard:
     """Write ``README.md`` for a trained generator folder from its training summary."""
     directory = Path(directory)
@@ -146,6 +156,8 @@ def write_generator_card(directory: str | os.PathLike, summary: dict, repo: str 
         picture=picture("samples.png", "samples from this generator", directory),
         name=directory.name, repo=HUB_IDS.get(repo, repo) if repo else directory.name, skeleton=summary["skeleton"],
         num_joints=final.get("joints", "J"), data=Path(str(summary["data"])).name,
+        mapping_sentence=mapping_sentence(read_json(directory / "config.json") if (directory / "config.json").is_file()
+                                          else {}),
         training_poses=summary["training_poses"], held_out_poses=summary["held_out_poses"],
         flips="yes" if summary.get("flip_augmentation") else "no", steps=summary["steps"],
         batch_size=summary["batch_size"], wall_minutes=summary.get("wall_minutes_total",

@@ -23,11 +23,12 @@ from flexpose_hf.hub import CHECKPOINT_DIR, write_generator_card
 def _batch_sizes(stages: list[dict]) -> int | str:
     """The batch size, or which steps ran at which one when the stages differ (a refit's batch is not
     the adversarial stages')."""
-    sizes = [s.get("batch_size") for s in stages]
+    stepping = [s for i, s in enumerate(stages) if i == 0 or s["steps"] > stages[i - 1]["steps"]]  # not a bank fit
+    sizes = [s.get("batch_size") for s in stepping]
     if len(set(sizes)) == 1:
         return sizes[0]
     spans, start = [], 1
-    for stage, size in zip(stages, sizes):
+    for stage, size in zip(stepping, sizes):
         if spans and spans[-1][0] == size:
             spans[-1][2] = stage["steps"]
         else:

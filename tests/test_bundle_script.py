@@ -37,3 +37,7 @@ def test_run_started_from_bundled_weights_continues_the_step_count():
              "batch_size": 256}
     assert merge_stages({**bundled, "batch_size": 128}, refit)["batch_size"] == "128 for steps 1-4,500, 256 for steps 4,501-5,100"
     assert merge_stages({**bundled, "batch_size": 256}, refit)["batch_size"] == 256
+    bank = {"command": "fit_latent_bank", "steps": 0, "init_from": "helen-face", "wall_minutes_this_run": 6.0,
+            "batch_size": 512}  # no generator steps: its batch is no training stage's
+    after_bank = merge_stages(merge_stages({**bundled, "batch_size": 128}, refit), bank)
+    assert after_bank["steps"] == 5100 and after_bank["batch_size"] == "128 for steps 1-4,500, 256 for steps 4,501-5,100"

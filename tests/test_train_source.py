@@ -201,3 +201,35 @@ def test_refit_mapping_moves_only_f_keeps_the_split_and_bundles_after_its_base(t
     proc = subprocess.run(script, check=False, capture_output=True, text=True, env=ENV, timeout=600)
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert "skeleton 'mpii16'" in proc.stderr and not (tmp_path / "other").exists()
+
+
+def test_fit_latent_bank_replaces_only_f_by_inverted_training_poses(tmp_path):
+    """examples/fit_latent_bank.py inverts the training split (and its mirror images) into a bank, picks
+    a bandwidth on the held-out split by its rule, changes nothing but f and w_avg, and refuses bad
+    bandwidths before anything is written."""
+    base = tmp_path / "base"
+    subprocess.run(_cmd(base, 4), check=True, capture_output=True, env=ENV, timeout=600)
+    out = tmp_path / "bank"
+    script = [sys.executable, str(REPO / "examples" / "fit_latent_bank.py"), "--base", str(base),
+              "--data", str(tmp_path / "train.npz"), "--output_dir", str(out), "--steps", "30",
+              "--bandwidths", "0,0.2", "--eval_samples", "60"]
+    proc = subprocess.run(script, check=True, capture_output=True, text=True, env=ENV, timeout=600)
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    summary = json.loads((out / "training_summary.json").read_text())
+    bank = summary["latent_bank"]
+    assert result["bandwidth"] == bank["bandwidth"] in (0.0, 0.2)
+    mlp, chosen = bank["mlp_mapping"], bank["bandwidths"][str(bank["bandwidth"])]
+    assert chosen["nn1"] <= mlp["nn1"] and chosen["precision"] >= mlp["precision"]  # the rule
+    generator = FlexPoseGenerator.from_pretrained(out)
+    assert generator.config.mapping == "bank" and generator.config.bank_size == 2 * (60 - 12) == bank["bank_size"]
+    a, b = load_file(str(base / "model.safetensors")), load_file(str(out / "model.safetensors"))
+    assert all(torch.equal(a[k], b[k]) for k in a if not k.startswith("f.") and k != "w_avg")
+    assert {k for k in b if k.startswith("f.")} == {"f.codes", "f.noise", *(k for k in a if k.startswith("f.net.")
+                                                                           and not k.startswith("f.net.1."))}
+    assert "latent bank" in (out / "README.md").read_text()
+
+    bad = [*script, "--bandwidths", "0,-1"]
+    bad[bad.index("--output_dir") + 1] = str(tmp_path / "bad")
+    proc = subprocess.run(bad, check=False, capture_output=True, text=True, env=ENV, timeout=600)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr and "--bandwidths '0,-1'" in proc.stderr
+    assert not (tmp_path / "bad").exists()

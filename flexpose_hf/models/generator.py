@@ -31,7 +31,8 @@ from ..codec import DEFAULT_MARGIN, SkeletonImageCodec, canvas_to_unit, unit_to_
 from ..errors import CheckpointError
 from ..skeletons import get_skeleton
 from ..utils import read_safetensors, save_safetensors
-from .layers import ModulatedConv2d, PixelNorm, spatial_soft_argmax
+from .layers import ModulatedConv2d, spatial_soft_argmax
+from .mapping import LatentBankMapping, MappingNetwork
 
 
 @dataclass
@@ -47,9 +48,16 @@ class FlexPoseGeneratorConfig:
     margin: float = DEFAULT_MARGIN
     limb_channels: bool = True
     sigma: float | None = None
+    mapping: str = "mlp"  # f: "mlp" (MappingNetwork) or "bank" (the MLP entered through bank_size codes)
+    bank_size: int = 0
 
     def __post_init__(self) -> None:
         get_skeleton(self.skeleton)  # raises a clear error for an unknown skeleton
+        if self.mapping not in ("mlp", "bank"):
+            raise CheckpointError(f"config 'mapping' must be 'mlp' or 'bank', got {self.mapping!r}")
+        if self.mapping == "bank" and (self.bank_size < 1 or self.z_dim < 2):
+            raise CheckpointError(f"config: a 'bank' mapping needs bank_size >= 1 and z_dim >= 2, got "
+                                  f"bank_size {self.bank_size}, z_dim {self.z_dim}")
         if len(self.channels) < 2:
             raise CheckpointError("config 'channels' needs at least two stages (4x4 and 8x8)")
         if self.heatmap_resolution > self.resolution:
@@ -72,20 +80,6 @@ class FlexPoseGeneratorConfig:
         if unknown:
             raise CheckpointError(f"config.json has unknown fields {unknown}")
         return cls(**data)
-
-
-class MappingNetwork(nn.Module):
-    """f: z -> w, an MLP after pixel normalization."""
-
-    def __init__(self, z_dim: int, w_dim: int, num_layers: int) -> None:
-        super().__init__()
-        layers: list[nn.Module] = [PixelNorm()]
-        for i in range(num_layers):
-            layers += [nn.Linear(z_dim if i == 0 else w_dim, w_dim), nn.LeakyReLU(0.2)]
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z)
 
 
 class SynthesisNetwork(nn.Module):
@@ -144,7 +138,8 @@ class FlexPoseGenerator(
         self.name_or_path = ""
         skeleton = get_skeleton(config.skeleton)
         self.codec = SkeletonImageCodec(skeleton, config.resolution, config.sigma, config.limb_channels)
-        self.f = MappingNetwork(config.z_dim, config.w_dim, config.mapping_layers)
+        self.f = (LatentBankMapping(config.z_dim, config.w_dim, config.mapping_layers, config.bank_size) if config.mapping == "bank"
+                  else MappingNetwork(config.z_dim, config.w_dim, config.mapping_layers))
         self.phi = SynthesisNetwork(config.channels, skeleton.num_joints)
         self.A = nn.ModuleList(nn.Linear(config.w_dim, dim) for dim in self.phi.style_dims)
         for affine in self.A:
@@ -265,7 +260,7 @@ class FlexPoseGenerator(
     def generate_model_card(self, *args: Any, **kwargs: Any) -> ModelCard:
         """The card saved by ``save_pretrained``/``push_to_hub``: the loaded folder's own card when it has
         one (it records data, command and measured metrics), else one rendered from the config."""
-        from ..hub import generator_card_data, hub_id, picture, render_card
+        from ..hub import generator_card_data, hub_id, mapping_sentence, picture, render_card
 
         source = getattr(self, "_source_dir", None)
         if source and (Path(source) / "README.md").exists():
@@ -275,7 +270,8 @@ class FlexPoseGenerator(
         return render_card(
             "generator", generator_card_data(), picture=picture("samples.png", "samples", None),
             name=self.name_or_path or "flexpose-generator", repo=repo or "YOUR-NAME/flexpose-generator",
-            skeleton=self.config.skeleton, num_joints=self.codec.num_joints, data=unknown, training_poses=unknown,
+            skeleton=self.config.skeleton, num_joints=self.codec.num_joints, data=unknown,
+            mapping_sentence=mapping_sentence(self.config.to_dict()), training_poses=unknown,
             held_out_poses=unknown, flips=unknown, steps=unknown, batch_size=unknown, wall_minutes=unknown,
             hardware=unknown, parameters=f"{sum(p.numel() for p in self.parameters()):,}", command=unknown,
             samples_vs_held_out=0, eval_joints=unknown, metrics_table="(no metrics recorded)",

@@ -1,0 +1,130 @@
+"""Give a trained source generator a latent-bank mapping: its training poses inverted to w, drawn
+through a Gaussian kernel whose bandwidth is chosen on the held-out split.
+
+    python examples/fit_latent_bank.py --base helen-face --data ../shared/data/300w_helen/trainset \\
+        --output_dir runs/helen-face-bank
+    python scripts/bundle_checkpoint.py runs/helen-face-bank helen-face --after flexpose_hf/checkpoints/helen-face
+
+The held-out poses are the seeded split ``examples/train_source.py`` kept out (size from the base's
+training_summary.json unless ``--held_out``); they choose the bandwidth and are never inverted. phi, the
+style layers (what tau and LoRA adapt) and the critic stay as they were. See
+``flexpose_hf/training/latent_bank.py`` for the rule and BENCHMARKS.md ("Source generators") for why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from flexpose_hf import FlexPoseGenerator, load_poses, pose_arrays
+from flexpose_hf.errors import FlexPoseError
+from flexpose_hf.hub import generator_dir
+from flexpose_hf.io import skeleton_of
+from flexpose_hf.metrics import evaluate_poses
+from flexpose_hf.training.data import base_split, flip_poses, to_unit_poses
+from flexpose_hf.training.export import write_generator_folder
+from flexpose_hf.training.latent_bank import DEFAULT_BANDWIDTHS, fit_latent_bank
+
+logger = logging.getLogger("fit_latent_bank")
+REPORTED = ("nn1", "precision", "recall", "coverage")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--base", required=True, help="trained generator: bundled name, folder or Hub id")
+    p.add_argument("--data", required=True, help="the poses it was trained on (any format load_poses reads)")
+    p.add_argument("--format", default=None)
+    p.add_argument("--output_dir", required=True)
+    p.add_argument("--held_out", type=int, default=None,
+                   help="poses kept out (default: the base's training_summary.json held_out_poses)")
+    p.add_argument("--max_poses", type=int, default=None,
+                   help="invert at most this many training poses (seeded draw; default: all)")
+    p.add_argument("--steps", type=int, default=100, help="Adam steps per inverted pose")
+    p.add_argument("--learning_rate", type=float, default=0.1)
+    p.add_argument("--bandwidths", default=",".join(str(h) for h in DEFAULT_BANDWIDTHS),
+                   help="comma-separated kernel bandwidths to choose from (multiples of the codes' spread)")
+    p.add_argument("--eval_samples", type=int, default=2000)
+    p.add_argument("--eval_joints", default=None, help="'limbs' or 'shared' (default: limbs for bodies)")
+    p.add_argument("--no_flip", action="store_true", help="do not add the mirror images to the bank")
+    p.add_argument("--seed", type=int, default=0, help="the split's seed (train_source's --seed)")
+    return p.parse_args(argv)
+
+
+def parse_bandwidths(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise FlexPoseError(f"--bandwidths {text!r}: give comma-separated numbers, e.g. 0,0.1,0.2") from None
+    if not values or any(not np.isfinite(v) or v < 0 for v in values):
+        raise FlexPoseError(f"--bandwidths {text!r}: give one or more finite numbers >= 0")
+    return values
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    bandwidths = parse_bandwidths(args.bandwidths)
+    if args.steps < 0 or args.learning_rate <= 0 or (args.max_poses is not None and args.max_poses < 1):
+        raise FlexPoseError("--steps must be >= 0, --learning_rate positive and --max_poses >= 1")
+    generator = FlexPoseGenerator.from_pretrained(args.base)
+    base_dir = Path(generator_dir(args.base))
+    dataset = load_poses(args.data, format=args.format)
+    skeleton = skeleton_of(dataset)
+    if skeleton != generator.config.skeleton:
+        raise FlexPoseError(f"--data {args.data} has skeleton {skeleton!r}; {args.base} generates "
+                            f"{generator.config.skeleton!r}")
+    train_kp, held_kp = base_split(base_dir, pose_arrays(dataset)[0], args.held_out, args.seed, args.base)
+    if args.max_poses is not None and args.max_poses < len(train_kp):
+        train_kp = train_kp[np.random.default_rng(args.seed).permutation(len(train_kp))[:args.max_poses]]
+    unit = to_unit_poses(train_kp)
+    if not args.no_flip:
+        unit = np.concatenate([unit, flip_poses(unit, skeleton)])
+    joints = args.eval_joints or ("limbs" if skeleton != "face68" else "shared")
+
+    def measure(g: FlexPoseGenerator) -> dict:
+        samples = g.sample(args.eval_samples, seed=1234)["keypoints"]
+        return evaluate_poses(samples, skeleton, held_kp, skeleton, joints=joints)
+
+    before = measure(generator)
+    start = time.time()
+    try:
+        banked, report = fit_latent_bank(generator, unit, held_kp, joints, steps=args.steps,
+                                         learning_rate=args.learning_rate, bandwidths=bandwidths,
+                                         samples=args.eval_samples, seed=args.seed)
+    except ValueError as err:
+        raise FlexPoseError(str(err)) from None
+    seconds = time.time() - start
+    after = {**measure(banked), "step": 0, "minutes": seconds / 60}
+    logger.info("bandwidth %.2f; before %s; after %s", report["bandwidth"],
+                {k: round(before[k], 3) for k in REPORTED}, {k: round(after[k], 3) for k in REPORTED})
+    summary = {
+        "data": str(args.data), "skeleton": skeleton, "training_poses": len(train_kp), "held_out_poses": len(held_kp),
+        "flip_augmentation": not args.no_flip, "steps": 0, "batch_size": 512, "init_from": args.base,
+        "refit": f"mapping replaced by a latent bank of {report['bank_size']} inverted training poses, kernel "
+                 f"bandwidth {report['bandwidth']} chosen on the held-out split (examples/fit_latent_bank.py)",
+        "latent_bank": report,
+        "wall_minutes_this_run": round(seconds / 60, 2),
+        "parameters": sum(p.numel() for p in banked.parameters()),
+        "metrics_before_refit": {k: v for k, v in before.items() if isinstance(v, (int, float))},
+        "final_metrics": {k: v for k, v in after.items() if isinstance(v, (int, float))},
+        "history": [after],
+        "command": "python examples/fit_latent_bank.py " + " ".join(
+            f"--{k} {v}" for k, v in vars(args).items() if v not in (None, False)),
+    }
+    write_generator_folder(banked, base_dir, args.output_dir, summary, "latent-bank.png")
+    print(json.dumps({"bandwidth": report["bandwidth"], "before": {k: round(before[k], 4) for k in REPORTED},
+                      "after": {k: round(after[k], 4) for k in REPORTED}}))
+    return summary
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except FlexPoseError as err:
+        sys.exit(f"error: {err}")
