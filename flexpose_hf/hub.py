@@ -140,7 +140,7 @@ TRAINING_DATASETS = {
 def mapping_sentence(config: dict) -> str:
     """How the card describes ``f`` for a generator config (``config.json`` as a dict)."""
     if config.get("mapping", "mlp") == "bank":
-        return (f"`f` a latent bank, a Gaussian kernel density over {config.get('bank_size', '?'):,} w codes "
+        return (f"`f` a latent bank, a Gaussian kernel density over {config.get('bank_size', 0):,} w codes "
                 "(its training poses and their mirror images inverted; `examples/fit_latent_bank.py`; tau adapts "
                 "the style layers only, the bank has no linear layer)")
     return "`f` the mapping MLP (tau also maps the outputs of its linear layers by default)"

@@ -48,7 +48,7 @@ class FlexPoseGeneratorConfig:
     margin: float = DEFAULT_MARGIN
     limb_channels: bool = True
     sigma: float | None = None
-    mapping: str = "mlp"  # f: "mlp" (MappingNetwork) or "bank" (the MLP entered through bank_size codes)
+    mapping: str = "mlp"  # f: "mlp" (MappingNetwork) or "bank" (LatentBankMapping over bank_size w codes)
     bank_size: int = 0
 
     def __post_init__(self) -> None:
@@ -138,7 +138,7 @@ class FlexPoseGenerator(
         self.name_or_path = ""
         skeleton = get_skeleton(config.skeleton)
         self.codec = SkeletonImageCodec(skeleton, config.resolution, config.sigma, config.limb_channels)
-        self.f = (LatentBankMapping(config.z_dim, config.w_dim, config.mapping_layers, config.bank_size) if config.mapping == "bank"
+        self.f = (LatentBankMapping(config.z_dim, config.w_dim, config.bank_size) if config.mapping == "bank"
                   else MappingNetwork(config.z_dim, config.w_dim, config.mapping_layers))
         self.phi = SynthesisNetwork(config.channels, skeleton.num_joints)
         self.A = nn.ModuleList(nn.Linear(config.w_dim, dim) for dim in self.phi.style_dims)

@@ -1,10 +1,10 @@
 """The mapping f: z -> w. Two forms, chosen by ``FlexPoseGeneratorConfig.mapping``.
 
 - ``MappingNetwork`` (``"mlp"``): StyleGAN's MLP after pixel normalization, trained with the generator.
-- ``LatentBankMapping`` (``"bank"``): the same MLP entered through a Gaussian kernel density over a bank
-  of codes, the inverted training poses (``flexpose_hf.training.latent_bank``). Measured on the face generator (BENCHMARKS.md,
+- ``LatentBankMapping`` (``"bank"``): a Gaussian kernel density over a bank of w codes, the inverted
+  training poses (``flexpose_hf.training.latent_bank``). Measured on the face generator (BENCHMARKS.md,
   "Source generators"): phi and A draw the real face variety from inverted codes, while the MLP puts too
-  little mass on part of it; the bank keeps that variety.
+  little mass on part of it; the bank keeps that variety, but leaves tau no mapping layer to adapt.
 """
 
 from __future__ import annotations
@@ -29,24 +29,20 @@ class MappingNetwork(nn.Module):
         return self.net(z)
 
 
-class LatentBankMapping(MappingNetwork):
-    """f with its entry replaced by a bank: ``h = codes[i] + z[:, 1:] @ noise`` stands for the output of the
-    MLP's first linear layer (before its activation), and the MLP's other layers map h to w as before.
+class LatentBankMapping(nn.Module):
+    """f: z -> w = codes[i] + z[:, 1:] @ noise, a Gaussian kernel density over ``bank_size`` w codes.
 
     ``z[:, 0]`` picks the code (its normal CDF, so a standard normal z picks every code equally often)
     and the other ``z_dim - 1`` coordinates are the kernel's noise: ``noise`` holds the codes' leading
     principal directions scaled by their spread and the bandwidth. Deterministic in z, as the MLP is, so
-    fixed latents, seeds and truncation behave the same. The MLP's later linear layers stay, so tau
-    (``TauConfig(mapping=True)``) and LoRA still adapt them and can move part of the mass; the codes and
-    the kernel are parameters too (fine-tuning moves them).
+    fixed latents, seeds and truncation behave the same; both tensors are parameters (fine-tuning moves
+    them). It has no linear layer: tau and LoRA adapt the style layers only (measured in BENCHMARKS.md).
     """
 
-    def __init__(self, z_dim: int, w_dim: int, num_layers: int, bank_size: int) -> None:
-        super().__init__(z_dim, w_dim, num_layers)
+    def __init__(self, z_dim: int, w_dim: int, bank_size: int) -> None:
+        super().__init__()
         if z_dim < 2 or bank_size < 1:
             raise ValueError(f"a latent bank needs z_dim >= 2 and bank_size >= 1, got {z_dim} and {bank_size}")
-        self.net[0] = nn.Identity()  # pixel norm and the first linear layer: the bank stands for their output
-        self.net[1] = nn.Identity()
         self.codes = nn.Parameter(torch.zeros(bank_size, w_dim))
         self.noise = nn.Parameter(torch.zeros(z_dim - 1, w_dim))
 
@@ -59,29 +55,13 @@ class LatentBankMapping(MappingNetwork):
         u = torch.special.ndtr(z[:, 0].double())
         return (u * self.bank_size).long().clamp_(0, self.bank_size - 1)
 
-    def entry(self, z: torch.Tensor) -> torch.Tensor:
-        """The first layer's output the latents stand for: a code plus the kernel's noise."""
-        return self.codes[self.pick(z)] + z[:, 1:] @ self.noise
-
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(self.entry(z))
-
-    @torch.no_grad()
-    def entry_codes(self, w: torch.Tensor) -> torch.Tensor:
-        """The first-layer outputs that the rest of the MLP maps to ``w`` (N x w_dim): its leaky ReLUs and
-        square linear layers are inverted exactly (float64), last to first."""
-        h = w.double()
-        for layer in reversed(list(self.net)[2:]):
-            if isinstance(layer, nn.LeakyReLU):
-                h = torch.where(h >= 0, h, h / layer.negative_slope)
-            elif isinstance(layer, nn.Linear):
-                h = torch.linalg.solve(layer.weight.double(), (h - layer.bias.double()).T).T
-        return h.to(w.dtype)
+        return self.codes[self.pick(z)] + z[:, 1:] @ self.noise
 
     @torch.no_grad()
     def set_bank(self, codes: torch.Tensor, bandwidth: float) -> None:
-        """Load entry ``codes`` (bank_size x w_dim; see ``entry_codes``) and the kernel: the codes'
-        covariance restricted to its ``z_dim - 1`` leading principal directions, times ``bandwidth`` squared."""
+        """Load ``codes`` (bank_size x w_dim) and the kernel: the codes' covariance restricted to its
+        ``z_dim - 1`` leading principal directions, times ``bandwidth`` squared."""
         if codes.shape != self.codes.shape:
             raise ValueError(f"set_bank: codes of shape {tuple(codes.shape)}, expected {tuple(self.codes.shape)}")
         if bandwidth < 0:

@@ -1,6 +1,5 @@
-"""Enter a trained generator's MLP mapping through a latent bank: its training poses inverted to w (then
-mapped back to the MLP's first layer), drawn through a Gaussian kernel whose bandwidth is chosen on
-held-out poses.
+"""Replace a trained generator's MLP mapping by a latent bank: its training poses inverted to w, drawn
+through a Gaussian kernel whose bandwidth is chosen on held-out poses.
 
 The rule for the bandwidth uses only the generator's held-out split: the widest kernel (most variety,
 highest recall) whose samples are no less precise and no easier to tell from the held-out poses (nn1)
@@ -27,15 +26,15 @@ COMPARED = ("nn1", "precision", "recall", "coverage")
 
 
 def bank_generator(generator: FlexPoseGenerator, codes: torch.Tensor, bandwidth: float) -> FlexPoseGenerator:
-    """A copy of ``generator`` (an MLP mapping) whose f enters its MLP through the bank of w ``codes``
-    (mapped back through the MLP's later layers) with the given kernel bandwidth."""
+    """A copy of ``generator`` (an MLP mapping) whose f draws from the w ``codes`` with the given kernel
+    bandwidth."""
     if generator.config.mapping != "mlp":
         raise ValueError(f"bank_generator: the base needs an MLP mapping, it has a {generator.config.mapping!r} one")
     config = replace(generator.config, mapping="bank", bank_size=len(codes))
     banked = FlexPoseGenerator(config)
-    own = {k: v for k, v in generator.state_dict().items() if k in banked.state_dict()}
-    banked.load_state_dict(own, strict=False)  # all but f.codes and f.noise: the MLP's later layers too
-    banked.f.set_bank(banked.f.entry_codes(codes.to(banked.f.codes.dtype)), bandwidth)
+    own = {k: v for k, v in generator.state_dict().items() if not k.startswith("f.")}
+    banked.load_state_dict(own, strict=False)  # all but f, which is the bank
+    banked.f.set_bank(codes.to(banked.f.codes.dtype), bandwidth)
     with torch.no_grad():
         banked.w_avg.copy_(codes.mean(0))
     banked.name_or_path = generator.name_or_path
