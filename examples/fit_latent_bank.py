@@ -18,16 +18,14 @@ import json
 import logging
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-from flexpose_hf import FlexPoseGenerator, load_poses, pose_arrays
+from flexpose_hf import FlexPoseGenerator
 from flexpose_hf.errors import FlexPoseError
-from flexpose_hf.hub import generator_dir
-from flexpose_hf.io import skeleton_of
 from flexpose_hf.metrics import evaluate_poses
-from flexpose_hf.training.data import base_split, flip_poses, to_unit_poses
+from flexpose_hf.training.base_run import add_base_arguments, load_base_run
+from flexpose_hf.training.data import flip_poses, to_unit_poses
 from flexpose_hf.training.export import write_generator_folder
 from flexpose_hf.training.latent_bank import DEFAULT_BANDWIDTHS, fit_latent_bank
 
@@ -37,22 +35,14 @@ REPORTED = ("nn1", "precision", "recall", "coverage")
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--base", required=True, help="trained generator: bundled name, folder or Hub id")
-    p.add_argument("--data", required=True, help="the poses it was trained on (any format load_poses reads)")
-    p.add_argument("--format", default=None)
-    p.add_argument("--output_dir", required=True)
-    p.add_argument("--held_out", type=int, default=None,
-                   help="poses kept out (default: the base's training_summary.json held_out_poses)")
+    add_base_arguments(p)
     p.add_argument("--max_poses", type=int, default=None,
                    help="invert at most this many training poses (seeded draw; default: all)")
     p.add_argument("--steps", type=int, default=100, help="Adam steps per inverted pose")
     p.add_argument("--learning_rate", type=float, default=0.1)
     p.add_argument("--bandwidths", default=",".join(str(h) for h in DEFAULT_BANDWIDTHS),
                    help="comma-separated kernel bandwidths to choose from (multiples of the codes' spread)")
-    p.add_argument("--eval_samples", type=int, default=2000)
-    p.add_argument("--eval_joints", default=None, help="'limbs' or 'shared' (default: limbs for bodies)")
     p.add_argument("--no_flip", action="store_true", help="do not add the mirror images to the bank")
-    p.add_argument("--seed", type=int, default=0, help="the split's seed (train_source's --seed)")
     return p.parse_args(argv)
 
 
@@ -72,20 +62,13 @@ def main(argv: list[str] | None = None) -> dict:
     bandwidths = parse_bandwidths(args.bandwidths)
     if args.steps < 0 or args.learning_rate <= 0 or (args.max_poses is not None and args.max_poses < 1):
         raise FlexPoseError("--steps must be >= 0, --learning_rate positive and --max_poses >= 1")
-    generator = FlexPoseGenerator.from_pretrained(args.base)
-    base_dir = Path(generator_dir(args.base))
-    dataset = load_poses(args.data, format=args.format)
-    skeleton = skeleton_of(dataset)
-    if skeleton != generator.config.skeleton:
-        raise FlexPoseError(f"--data {args.data} has skeleton {skeleton!r}; {args.base} generates "
-                            f"{generator.config.skeleton!r}")
-    train_kp, held_kp = base_split(base_dir, pose_arrays(dataset)[0], args.held_out, args.seed, args.base)
+    run = load_base_run(args)
+    generator, skeleton, train_kp, held_kp, joints = run.generator, run.skeleton, run.train, run.held_out, run.joints
     if args.max_poses is not None and args.max_poses < len(train_kp):
         train_kp = train_kp[np.random.default_rng(args.seed).permutation(len(train_kp))[:args.max_poses]]
     unit = to_unit_poses(train_kp)
     if not args.no_flip:
         unit = np.concatenate([unit, flip_poses(unit, skeleton)])
-    joints = args.eval_joints or ("limbs" if skeleton != "face68" else "shared")
 
     def measure(g: FlexPoseGenerator) -> dict:
         samples = g.sample(args.eval_samples, seed=1234)["keypoints"]
@@ -117,7 +100,7 @@ def main(argv: list[str] | None = None) -> dict:
         "command": "python examples/fit_latent_bank.py " + " ".join(
             f"--{k} {v}" for k, v in vars(args).items() if v not in (None, False)),
     }
-    write_generator_folder(banked, base_dir, args.output_dir, summary, "latent-bank.png")
+    write_generator_folder(banked, run.base_dir, args.output_dir, summary, "latent-bank.png")
     print(json.dumps({"bandwidth": report["bandwidth"], "before": {k: round(before[k], 4) for k in REPORTED},
                       "after": {k: round(after[k], 4) for k in REPORTED}}))
     return summary

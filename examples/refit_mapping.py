@@ -18,16 +18,13 @@ import json
 import logging
 import sys
 import time
-from pathlib import Path
 
 import torch
 
-from flexpose_hf import FlexPoseGenerator, load_poses, pose_arrays
 from flexpose_hf.errors import FlexPoseError
-from flexpose_hf.hub import generator_dir
-from flexpose_hf.io import skeleton_of
 from flexpose_hf.metrics import evaluate_poses
-from flexpose_hf.training.data import PoseSampler, base_split, to_unit_poses
+from flexpose_hf.training.base_run import add_base_arguments, load_base_run
+from flexpose_hf.training.data import PoseSampler, to_unit_poses
 from flexpose_hf.training.export import write_generator_folder
 from flexpose_hf.training.refit import REFIT_MODULES, refit_mapping
 
@@ -37,21 +34,13 @@ REPORTED = ("nn1", "precision", "recall", "coverage")
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--base", required=True, help="trained generator: bundled name, folder or Hub id")
-    p.add_argument("--data", required=True, help="the poses it was trained on (any format load_poses reads)")
-    p.add_argument("--format", default=None)
-    p.add_argument("--output_dir", required=True)
-    p.add_argument("--held_out", type=int, default=None,
-                   help="poses kept out (default: the base's training_summary.json held_out_poses)")
+    add_base_arguments(p)
     p.add_argument("--steps", type=int, default=600)
     p.add_argument("--learning_rate", type=float, default=1e-3)
     p.add_argument("--batch_size", type=int, default=256, help="generated poses per step")
     p.add_argument("--real_batch_size", type=int, default=1024, help="real poses per step")
-    p.add_argument("--eval_samples", type=int, default=2000)
-    p.add_argument("--eval_joints", default=None, help="'limbs' or 'shared' (default: limbs for bodies)")
     p.add_argument("--no_flip", action="store_true", help="no horizontal-flip augmentation")
     p.add_argument("--modules", default="f", help="what trains: 'f' (the mapping network) or 'f,A' (and the style layers)")
-    p.add_argument("--seed", type=int, default=0, help="the split's seed (train_source's --seed) and the refit's")
     return p.parse_args(argv)
 
 
@@ -63,15 +52,8 @@ def main(argv: list[str] | None = None) -> dict:
     modules = tuple(m.strip() for m in args.modules.split(",") if m.strip())
     if not modules or any(m not in REFIT_MODULES for m in modules):
         raise FlexPoseError(f"--modules {args.modules!r}: give a comma-separated subset of {', '.join(REFIT_MODULES)}")
-    generator = FlexPoseGenerator.from_pretrained(args.base)
-    base_dir = Path(generator_dir(args.base))
-    dataset = load_poses(args.data, format=args.format)
-    skeleton = skeleton_of(dataset)
-    if skeleton != generator.config.skeleton:
-        raise FlexPoseError(f"--data {args.data} has skeleton {skeleton!r}; {args.base} generates "
-                            f"{generator.config.skeleton!r}")
-    train_kp, held_kp = base_split(base_dir, pose_arrays(dataset)[0], args.held_out, args.seed, args.base)
-    joints = args.eval_joints or ("limbs" if skeleton != "face68" else "shared")
+    run = load_base_run(args)
+    generator, skeleton, train_kp, held_kp, joints = run.generator, run.skeleton, run.train, run.held_out, run.joints
     sampler = PoseSampler(to_unit_poses(train_kp), skeleton, flip=not args.no_flip, seed=args.seed)
 
     def measure() -> dict:
@@ -103,7 +85,7 @@ def main(argv: list[str] | None = None) -> dict:
         "command": "python examples/refit_mapping.py " + " ".join(
             f"--{k} {v}" for k, v in vars(args).items() if v not in (None, False)),
     }
-    write_generator_folder(generator, base_dir, args.output_dir, summary, f"step-{args.steps:06d}.png")
+    write_generator_folder(generator, run.base_dir, args.output_dir, summary, f"step-{args.steps:06d}.png")
     print(json.dumps({"before": {k: round(before[k], 4) for k in REPORTED},
                       "after": {k: round(after[k], 4) for k in REPORTED}}))
     return summary

@@ -1,0 +1,54 @@
+"""What every re-fit of a trained generator starts from: the base, its training poses and the held-out
+split it was trained with, parsed from the same command-line options (``examples/refit_mapping.py``,
+``examples/fit_latent_bank.py``)."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import FlexPoseError
+from ..hub import generator_dir
+from ..io import load_poses, pose_arrays, skeleton_of
+from ..models.generator import FlexPoseGenerator
+from .data import base_split
+
+
+def add_base_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--base --data --format --output_dir --held_out --eval_samples --eval_joints --seed``."""
+    parser.add_argument("--base", required=True, help="trained generator: bundled name, folder or Hub id")
+    parser.add_argument("--data", required=True, help="the poses it was trained on (any format load_poses reads)")
+    parser.add_argument("--format", default=None)
+    parser.add_argument("--output_dir", required=True)
+    parser.add_argument("--held_out", type=int, default=None,
+                        help="poses kept out (default: the base's training_summary.json held_out_poses)")
+    parser.add_argument("--eval_samples", type=int, default=2000)
+    parser.add_argument("--eval_joints", default=None, help="'limbs' or 'shared' (default: limbs for bodies)")
+    parser.add_argument("--seed", type=int, default=0, help="the split's seed (train_source's --seed)")
+
+
+@dataclass
+class BaseRun:
+    generator: FlexPoseGenerator
+    base_dir: Path
+    skeleton: str
+    train: np.ndarray  # training poses, raw keypoints
+    held_out: np.ndarray  # the split's held-out poses, raw keypoints
+    joints: str  # what the metrics compare
+
+
+def load_base_run(args: argparse.Namespace) -> BaseRun:
+    """Load ``--base`` and split ``--data`` as its training did; data of another skeleton is refused."""
+    generator = FlexPoseGenerator.from_pretrained(args.base)
+    dataset = load_poses(args.data, format=args.format)
+    skeleton = skeleton_of(dataset)
+    if skeleton != generator.config.skeleton:
+        raise FlexPoseError(f"--data {args.data} has skeleton {skeleton!r}; {args.base} generates "
+                            f"{generator.config.skeleton!r}")
+    base_dir = Path(generator_dir(args.base))
+    train, held = base_split(base_dir, pose_arrays(dataset)[0], args.held_out, args.seed, args.base)
+    joints = args.eval_joints or ("limbs" if skeleton != "face68" else "shared")
+    return BaseRun(generator, base_dir, skeleton, train, held, joints)
