@@ -124,6 +124,7 @@ def test_latent_bank_mapping_draws_every_code_and_spreads_by_its_bandwidth(tmp_p
     g.save_pretrained(tmp_path / "bank")
     loaded = FlexPoseGenerator.from_pretrained(tmp_path / "bank")
     assert loaded.config.mapping == "bank" and loaded.config.bank_size == 5
+    assert "a latent bank, a Gaussian kernel density over 5 w codes" in (tmp_path / "bank" / "README.md").read_text()
     np.testing.assert_array_equal(loaded.sample(20, seed=3)["keypoints"], g.sample(20, seed=3)["keypoints"])
     with pytest.raises(ValueError, match="codes of shape"):
         g.f.set_bank(torch.randn(4, 16), 0.1)
