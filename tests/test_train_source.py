@@ -227,6 +227,12 @@ def test_fit_latent_bank_replaces_only_f_by_inverted_training_poses(tmp_path):
     assert {k for k in b if k.startswith("f.")} == {"f.codes", "f.noise"}
     assert "latent bank" in (out / "README.md").read_text()
 
+    again = [*script]
+    again[again.index("--base") + 1], again[again.index("--output_dir") + 1] = str(out), str(tmp_path / "again")
+    proc = subprocess.run(again, check=False, capture_output=True, text=True, env=ENV, timeout=600)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr and "needs an MLP mapping" in proc.stderr
+    assert not (tmp_path / "again").exists()
+
     bad = [*script, "--bandwidths", "0,-1"]
     bad[bad.index("--output_dir") + 1] = str(tmp_path / "bad")
     proc = subprocess.run(bad, check=False, capture_output=True, text=True, env=ENV, timeout=600)

@@ -73,6 +73,8 @@ def fit_latent_bank(generator: FlexPoseGenerator, train_unit: np.ndarray, held_o
                     samples: int = 2000, seed: int = 0) -> tuple[FlexPoseGenerator, dict]:
     """Invert ``train_unit`` (the training poses, flips included, as unit poses), choose the bandwidth on
     ``held_out`` (raw keypoints) and return the banked generator with a report for its summary."""
+    if generator.config.mapping != "mlp":  # refused before the inversion's minutes, not after
+        raise ValueError(f"the base needs an MLP mapping to replace by a bank; it has a {generator.config.mapping!r} one")
     source = copy.deepcopy(generator).eval()
     codes, errors = invert_poses(source, train_unit, steps=steps, learning_rate=learning_rate, seed=seed)
     bandwidth, measured = choose_bandwidth(source, codes, held_out, joints, bandwidths, samples)
