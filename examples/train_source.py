@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> dict:
     run_config = config.to_dict()  # the architecture and the data's skeleton
     resume = resolve_resume(ckpt_dir, args.resume_from_checkpoint)
     if resume is not None:
-        check_resume_config(resume, run_config)
+        check_resume_config(resume, run_config, defaults=FlexPoseGeneratorConfig().to_dict())
         accelerator.load_state(str(resume))
         for opt in (opt_g, opt_d):  # the optimizer state restores the old rate; the flag wins
             for group in opt.param_groups:

@@ -238,3 +238,27 @@ def test_fit_latent_bank_replaces_only_f_by_inverted_training_poses(tmp_path):
     proc = subprocess.run(bad, check=False, capture_output=True, text=True, env=ENV, timeout=600)
     assert proc.returncode != 0 and "Traceback" not in proc.stderr and "--bandwidths '0,-1'" in proc.stderr
     assert not (tmp_path / "bad").exists()
+
+
+def test_resume_check_reads_fields_a_later_release_added_as_their_defaults(tmp_path):
+    """A checkpoint whose run config predates a config field (``mapping``, ``bank_size``) still resumes
+    when the run uses that field's default; any other value is refused, naming the field."""
+    import pytest
+
+    from flexpose_hf import FlexPoseGeneratorConfig
+    from flexpose_hf.errors import FlexPoseError
+    from flexpose_hf.training.checkpointing import RUN_CONFIG, check_resume_config
+
+    config = FlexPoseGeneratorConfig().to_dict()
+    older = {k: v for k, v in config.items() if k not in ("mapping", "bank_size")}
+    (tmp_path / RUN_CONFIG).write_text(json.dumps(older))
+    check_resume_config(tmp_path, config, defaults=FlexPoseGeneratorConfig().to_dict())
+    with pytest.raises(FlexPoseError, match="mapping: checkpoint 'mlp', this run 'bank'"):
+        check_resume_config(tmp_path, {**config, "mapping": "bank"}, defaults=FlexPoseGeneratorConfig().to_dict())
+    with pytest.raises(FlexPoseError, match="mapping: checkpoint None"):  # without defaults: a difference
+        check_resume_config(tmp_path, config)
+    # an adaptation's run config nests the base generator's config: defaults fill in there too
+    (tmp_path / RUN_CONFIG).write_text(json.dumps({"steps_done": 3, "base": older}))
+    check_resume_config(tmp_path, {"steps_done": 3, "base": config}, defaults={"base": config})
+    with pytest.raises(FlexPoseError, match="base: checkpoint"):
+        check_resume_config(tmp_path, {"steps_done": 3, "base": {**config, "bank_size": 7}}, defaults={"base": config})

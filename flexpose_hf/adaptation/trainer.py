@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from ..codec import canvas_to_unit
 from ..errors import FlexPoseError
-from ..models import FlexPoseGenerator, PoseDiscriminator
+from ..models import FlexPoseGenerator, FlexPoseGeneratorConfig, PoseDiscriminator
 from ..poses import origin_joints, recenter_on_box
 from ..training.adversarial import discriminator_loss, generator_adversarial_loss
 from ..training.checkpointing import TrainState, check_resume_config, make_accelerator, resolve_resume, save_checkpoint
@@ -191,7 +191,7 @@ def adapt(
                       "base": base.config.to_dict(), "shots_sha256": shots_hash}
         resume = resolve_resume(checkpoint_dir, resume_from_checkpoint)
         if resume is not None:
-            check_resume_config(resume, run_config)
+            check_resume_config(resume, run_config, defaults={"base": FlexPoseGeneratorConfig().to_dict()})
             accelerator.load_state(str(resume))
             logger.info("resumed from %s at step %d", resume, state.step)
 

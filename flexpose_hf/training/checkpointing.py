@@ -57,13 +57,19 @@ def resolve_resume(directory: str | Path, resume: str | None) -> Path | None:
     return path
 
 
-def check_resume_config(checkpoint: Path, run_config: dict) -> None:
+def check_resume_config(checkpoint: Path, run_config: dict, defaults: dict | None = None) -> None:
     """Refuse to resume ``checkpoint`` when it was trained with another ``run_config`` (architecture or
-    skeleton), naming every field that differs, before any weight is loaded."""
+    skeleton), naming every field that differs, before any weight is loaded. A field the checkpoint's
+    file lacks (added by a later release) counts as its value in ``defaults``, inside a nested
+    dictionary too (one level: an adaptation's ``base`` generator config)."""
     path = Path(checkpoint) / RUN_CONFIG
     if not path.is_file():
         return  # written by an older release: accelerate's own shape checks are all there is
-    saved = json.loads(path.read_text())
+    defaults = json.loads(json.dumps(defaults or {}))
+    saved = dict(defaults)
+    for key, value in json.loads(path.read_text()).items():
+        nested = isinstance(value, dict) and isinstance(defaults.get(key), dict)
+        saved[key] = {**defaults[key], **value} if nested else value
     run_config = json.loads(json.dumps(run_config))  # compare as stored (tuples become lists)
     differ = [f"{k}: checkpoint {saved.get(k)!r}, this run {v!r}" for k, v in run_config.items() if saved.get(k) != v]
     if differ:
