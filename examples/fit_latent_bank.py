@@ -3,11 +3,13 @@ through a Gaussian kernel whose bandwidth is chosen on the held-out split.
 
     python examples/fit_latent_bank.py --base helen-face --data ../shared/data/300w_helen/trainset \\
         --output_dir runs/helen-face-bank
-    python scripts/bundle_checkpoint.py runs/helen-face-bank helen-face --after flexpose_hf/checkpoints/helen-face
+    python benchmarks/source_quality.py --base runs/helen-face-bank --base helen-face \
+        --data ../shared/data/300w_helen/trainset --reference ../shared/data/300w_helen/testset --seeds 0,1,2
 
 The held-out poses are the seeded split ``examples/train_source.py`` kept out (size from the base's
 training_summary.json unless ``--held_out``); they choose the bandwidth and are never inverted. phi, the
-style layers (what tau and LoRA adapt) and the critic stay as they were. See
+style layers (what tau and LoRA adapt) and the critic stay as they were; with no mapping layer left,
+tau adapts the style layers only, which is why the bundled generators keep their MLP. See
 ``flexpose_hf/training/latent_bank.py`` for the rule and BENCHMARKS.md ("Source generators") for why.
 """
 

@@ -5,6 +5,7 @@ split it was trained with, parsed from the same command-line options (``examples
 from __future__ import annotations
 
 import argparse
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from ..errors import FlexPoseError
 from ..hub import generator_dir
 from ..io import load_poses, pose_arrays, skeleton_of
 from ..models.generator import FlexPoseGenerator
-from .data import base_split
+from .data import split_source
 
 
 def add_base_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,6 +50,13 @@ def load_base_run(args: argparse.Namespace) -> BaseRun:
         raise FlexPoseError(f"--data {args.data} has skeleton {skeleton!r}; {args.base} generates "
                             f"{generator.config.skeleton!r}")
     base_dir = Path(generator_dir(args.base))
-    train, held = base_split(base_dir, pose_arrays(dataset)[0], args.held_out, args.seed, args.base)
+    held_out = args.held_out
+    if held_out is None:  # the size the base's training kept out, from its summary
+        summary_path = base_dir / "training_summary.json"
+        if not summary_path.is_file():
+            raise FlexPoseError(f"{args.base} has no training_summary.json to read its held-out split from; "
+                                "pass --held_out")
+        held_out = int(json.loads(summary_path.read_text())["held_out_poses"])
+    train, held = split_source(pose_arrays(dataset)[0], held_out, args.seed)
     joints = args.eval_joints or ("limbs" if skeleton != "face68" else "shared")
     return BaseRun(generator, base_dir, skeleton, train, held, joints)

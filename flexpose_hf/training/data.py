@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 import torch
 
 from ..codec import fit_to_canvas
-from ..errors import FlexPoseError
 from ..skeletons import get_skeleton
 
 
@@ -49,15 +45,3 @@ def split_source(keypoints: np.ndarray, held_out: int, seed: int) -> tuple[np.nd
     held_out = min(held_out, len(complete) // 5)
     return complete[perm[held_out:]], complete[perm[:held_out]]
 
-
-def base_split(base_dir: str | Path, keypoints: np.ndarray, held_out: int | None, seed: int,
-               base_name: str) -> tuple[np.ndarray, np.ndarray]:
-    """The (training, held-out) split a trained generator in ``base_dir`` was trained with: its
-    ``training_summary.json`` names the held-out size unless ``held_out`` is given; same seeded split."""
-    if held_out is None:
-        summary_path = Path(base_dir) / "training_summary.json"
-        if not summary_path.is_file():
-            raise FlexPoseError(f"{base_name} has no training_summary.json to read its held-out split from; "
-                                "pass --held_out")
-        held_out = int(json.loads(summary_path.read_text())["held_out_poses"])
-    return split_source(keypoints, held_out, seed)

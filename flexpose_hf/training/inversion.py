@@ -15,26 +15,30 @@ from ..codec import canvas_to_unit
 from ..poses import pose_vectors
 
 
+def decoded_vectors(generator: torch.nn.Module, w: torch.Tensor) -> torch.Tensor:
+    """phi(A(w)) as ``pose_vectors`` of every joint (translation and scale removed)."""
+    config = generator.config
+    unit = canvas_to_unit(generator.keypoints_from_styles(generator.styles(w)), config.resolution, config.margin)
+    joints = unit.shape[1]
+    return pose_vectors(unit, torch.ones(joints, dtype=torch.bool), list(range(joints)))
+
+
 @torch.no_grad()
 def nearest_sampled_codes(generator: torch.nn.Module, targets: torch.Tensor, candidates: int, seed: int,
                           batch_size: int = 1024) -> torch.Tensor:
     """For each target pose vector, the w of the nearest of ``candidates`` prior samples."""
-    config = generator.config
-    z = torch.randn(candidates, config.z_dim, generator=torch.Generator().manual_seed(seed))
+    z = torch.randn(candidates, generator.config.z_dim, generator=torch.Generator().manual_seed(seed))
     codes, vectors = [], []
-    joints = targets.shape[1] // 2
-    mask, origin = torch.ones(joints, dtype=torch.bool), list(range(joints))
     for chunk in z.split(batch_size):
         w = generator.mapping(chunk)
-        unit = canvas_to_unit(generator.keypoints_from_styles(generator.styles(w)), config.resolution, config.margin)
         codes.append(w)
-        vectors.append(pose_vectors(unit, mask, origin))
+        vectors.append(decoded_vectors(generator, w))
     codes_t, vectors_t = torch.cat(codes), torch.cat(vectors)
     nearest = torch.cat([torch.cdist(t, vectors_t).argmin(1) for t in targets.split(batch_size)])
     return codes_t[nearest].clone()
 
 
-def invert_poses(generator: torch.nn.Module, unit_poses: np.ndarray, steps: int = 200, learning_rate: float = 0.02,
+def invert_poses(generator: torch.nn.Module, unit_poses: np.ndarray, steps: int = 100, learning_rate: float = 0.1,
                  batch_size: int = 512, candidates: int = 8192, seed: int = 0,
                  progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Find w for each complete unit pose (N x J x 2): start from the nearest prior sample, then Adam
@@ -45,10 +49,8 @@ def invert_poses(generator: torch.nn.Module, unit_poses: np.ndarray, steps: int 
     poses = torch.as_tensor(np.asarray(unit_poses, np.float32))
     if poses.ndim != 3 or torch.isnan(poses).any():
         raise ValueError("invert_poses: give complete poses, N x J x 2 without NaN")
-    config = generator.config
     joints = poses.shape[1]
-    mask, origin = torch.ones(joints, dtype=torch.bool), list(range(joints))
-    targets = pose_vectors(poses, mask, origin)
+    targets = pose_vectors(poses, torch.ones(joints, dtype=torch.bool), list(range(joints)))
     was_training = generator.training
     generator.eval().requires_grad_(False)
     codes = nearest_sampled_codes(generator, targets, candidates, seed)
@@ -59,17 +61,13 @@ def invert_poses(generator: torch.nn.Module, unit_poses: np.ndarray, steps: int 
         w = w0.clone().requires_grad_(True)
         optimizer = torch.optim.Adam([w], lr=learning_rate)
         for _ in range(steps):
-            unit = canvas_to_unit(generator.keypoints_from_styles(generator.styles(w)), config.resolution,
-                                  config.margin)
-            loss = (pose_vectors(unit, mask, origin) - target).pow(2).sum(1)
+            loss = (decoded_vectors(generator, w) - target).pow(2).sum(1)
             optimizer.zero_grad(set_to_none=True)
             loss.sum().backward()
             optimizer.step()
             bar.update()
         with torch.no_grad():
-            unit = canvas_to_unit(generator.keypoints_from_styles(generator.styles(w)), config.resolution,
-                                  config.margin)
-            errors[index] = (pose_vectors(unit, mask, origin) - target).pow(2).sum(1)
+            errors[index] = (decoded_vectors(generator, w) - target).pow(2).sum(1)
         codes[index] = w.detach()
     bar.close()
     generator.train(was_training)
