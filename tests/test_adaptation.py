@@ -404,6 +404,21 @@ def test_one_pose_repeated_runs_with_a_warning(tiny_base, tmp_path, caplog):
     assert metrics["strength"]["distinct_shots"] == 1
 
 
+def test_target_poses_lacking_a_joint_are_named_not_dropped_silently(tiny_base, tmp_path, caplog):
+    from flexpose_hf.adaptation.run import select_shots
+
+    doc = json.loads(DEMO.read_text())
+    ankle = doc["categories"][0]["keypoints"].index("left_ankle")
+    doc["annotations"][3]["keypoints"][3 * ankle: 3 * ankle + 3] = [0, 0, 0]  # COCO: not labelled
+    path = tmp_path / "occluded.json"
+    path.write_text(json.dumps(doc))
+    with caplog.at_level("WARNING"):
+        picked = select_shots(str(path), "mpii16", None, None, 0)
+    assert len(picked.shots) == 9 and 3 not in picked.rows
+    assert "1 of 10 poses lack a joint the base needs and are not used (rows 3;" in caplog.text
+    assert "left_ankle (1)" in caplog.text
+
+
 def test_new_options_are_refused_before_writing(tiny_base, tmp_path, capsys):
     out = tmp_path / "previous"
     out.mkdir()

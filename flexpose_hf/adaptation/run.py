@@ -83,9 +83,12 @@ def select_shots(target: str, base_skeleton: str, fmt: str | None, shots: int | 
         raise FlexPoseError(
             f"{target}: skeleton {tskel!r} shares only {int(available.sum())} joints with the base skeleton "
             f"{base_skeleton!r} ({', '.join(shared_joints(tskel, base_skeleton)) or 'none'}); need 6")
-    usable = np.flatnonzero(~np.isnan(converted[:, available]).any(axis=(1, 2)))
+    missing = np.isnan(converted[:, available]).any(-1)  # poses x shared joints
+    usable = np.flatnonzero(~missing.any(1))
     if len(usable) == 0:
         raise FlexPoseError(f"{target}: no pose has all of the {int(available.sum())} joints shared with the base")
+    if len(usable) < len(converted):
+        warn_incomplete(target, missing, np.asarray(get_skeleton(base_skeleton).joints)[available])
     if shots is not None:
         if shots < 1:
             raise FlexPoseError(f"--shots must be >= 1, got {shots}")
@@ -96,6 +99,16 @@ def select_shots(target: str, base_skeleton: str, fmt: str | None, shots: int | 
         chosen = usable
     held = np.setdiff1d(usable, chosen)
     return TargetShots(converted[chosen], converted[held], tskel, chosen, dataset)
+
+
+def warn_incomplete(target: str, missing: np.ndarray, joints: np.ndarray) -> None:
+    """Say how many target poses lack a shared joint (so are not used) and which joints they lack most."""
+    incomplete = np.flatnonzero(missing.any(1))
+    counts = missing.sum(0)
+    worst = ", ".join(f"{joints[j]} ({counts[j]})" for j in np.argsort(-counts, kind="stable")[:3] if counts[j])
+    rows = ", ".join(str(i) for i in incomplete[:5]) + (", ..." if len(incomplete) > 5 else "")
+    logger.warning("%s: %d of %d poses lack a joint the base needs and are not used (rows %s; most often "
+                   "missing: %s)", target, len(incomplete), len(missing), rows, worst)
 
 
 def run_adaptation(
