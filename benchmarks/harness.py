@@ -76,18 +76,22 @@ def settings(data: Path) -> dict[str, dict]:
         **{f"mpii->{key}": {"base": "mpii-body", "target": data / "mpii" / "mpii_dataset.csv", "activity": activity,
                             "note": f"narrow: MPII persons of activity '{activity}' (the source saw these poses)"}
            for key, activity in NARROW_ACTIVITIES.items()},
+        "mpii->winter": {"base": "mpii-body", "target": data / "mpii" / "mpii_dataset.csv",
+                         "category": "winter activities",
+                         "note": "MPII persons of category 'winter activities' (the bundled source saw these poses; "
+                                 "a base trained without them makes it an unseen target)"},
     }
 
 
 NARROW_ACTIVITIES = {"yoga": "yoga, Power", "skiing": "skiing, downhill", "rope": "rope skipping, general"}
 
 
-def activity_rows(csv_path: Path, activity: str) -> np.ndarray:
-    """Record indices of the MPII CSV rows whose ``Activity`` column is ``activity``."""
+def mpii_rows(csv_path: Path, column: str, value: str) -> np.ndarray:
+    """Record indices of the MPII CSV rows whose ``column`` (``Activity``, ``Category``) is ``value``."""
     import csv
 
     with open(csv_path, newline="") as f:
-        return np.array([i for i, row in enumerate(csv.DictReader(f)) if row["Activity"] == activity])
+        return np.array([i for i, row in enumerate(csv.DictReader(f)) if row[column] == value])
 
 
 def target_pool(setting: dict, base_skeleton: str) -> tuple[np.ndarray, np.ndarray]:
@@ -97,9 +101,11 @@ def target_pool(setting: dict, base_skeleton: str) -> tuple[np.ndarray, np.ndarr
     tskel = json.loads(ds.info.description)["flexpose"]["skeleton"]
     if "select" in setting:
         kp, vis = kp[setting["select"](kp)], vis[setting["select"](kp)]
-    if "activity" in setting:
-        rows = np.isin(np.asarray(ds["record_index"]), activity_rows(setting["target"], setting["activity"]))
-        kp, vis = kp[rows], vis[rows]
+    for column in ("activity", "category"):
+        if column in setting:
+            rows = mpii_rows(setting["target"], column.capitalize(), setting[column])
+            keep = np.isin(np.asarray(ds["record_index"]), rows)
+            kp, vis = kp[keep], vis[keep]
     conv, _ = convert_keypoints(kp, vis, tskel, base_skeleton)
     probe, _ = convert_keypoints(np.zeros((1, get_skeleton(tskel).num_joints, 2)), None, tskel, base_skeleton)
     mask = ~np.isnan(probe[0]).any(-1)
