@@ -3,6 +3,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
+
+from flexpose_hf.errors import FlexPoseError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
@@ -87,3 +90,27 @@ def test_harness_base_override_measures_a_candidate_checkpoint(shared_data, tmp_
     (candidate / "config.json").unlink()
     with pytest.raises(SystemExit, match="config.json missing"):
         harness.main([*common, "--out", str(tmp_path / "broken"), "--base", f"mpii-body={candidate}"])
+
+
+def test_a_category_left_out_of_the_source_is_the_unseen_target(shared_data, tmp_path):
+    import csv
+
+    import harness
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    import mpii_without_category
+
+    mpii = shared_data / "mpii" / "mpii_dataset.csv"
+    out = tmp_path / "no_winter.npz"
+    mpii_without_category.main([str(mpii), "winter activities", str(out)])
+    with open(mpii, newline="") as f:
+        categories = [row["Category"] for row in csv.DictReader(f)]
+    kept = np.load(out)["keypoints"]
+    assert len(kept) == len(categories) - categories.count("winter activities")
+    target, _ = harness.target_pool(harness.settings(shared_data)["mpii->winter"], "mpii16")
+    # every winter person the harness targets (complete on its joints) is missing from the source's poses
+    source = {tuple(np.round(p, 3).ravel()) for p in kept if not np.isnan(p).any()}
+    assert len(target) > 500 and not any(tuple(np.round(p, 3).ravel()) in source for p in target)
+    with pytest.raises(FlexPoseError, match="no person of category 'winter'"):
+        mpii_without_category.main([str(mpii), "winter", str(tmp_path / "x.npz")])
+    assert not (tmp_path / "x.npz").exists()
