@@ -229,7 +229,9 @@ def table(records: list[dict], notes: dict[str, str]) -> str:
         groups[(r["setting"], r["shots"], r["method"])].append(r)
     lines = []
     for setting in dict.fromkeys(r["setting"] for r in records):
-        lines += [f"\n### {setting}" + (f" ({notes[setting]})" if setting in notes else ""), "",
+        bases = sorted({r["base"] for r in records if r["setting"] == setting and "base" in r})
+        lines += [f"\n### {setting}" + (f" ({notes[setting]})" if setting in notes else "")
+                  + (f"\n\nBase: {', '.join(bases)} (`--base`), not the bundled one." if bases else ""), "",
                   ("| shots | method | seeds | nn1 (lower better) | nn1 - source, same latents | coverage | precision "
                    "| recall | memorization / chance | adapt s | trainable |"),
                   "|---|---|---|---|---|---|---|---|---|---|---|"]
