@@ -114,3 +114,12 @@ def test_a_category_left_out_of_the_source_is_the_unseen_target(shared_data, tmp
     with pytest.raises(FlexPoseError, match="no person of category 'winter'"):
         mpii_without_category.main([str(mpii), "winter", str(tmp_path / "x.npz")])
     assert not (tmp_path / "x.npz").exists()
+
+
+def test_tables_name_a_base_that_is_not_the_bundled_one():
+    import harness
+
+    row = {"setting": "mpii->skiing", "method": "source", "shots": 10, "seed": 0, "nn1": 0.7, "coverage": 0.9,
+           "precision": 0.8, "recall": 0.9, "memorization_ratio": 1.0}
+    assert "Base:" not in harness.table([row], {})
+    assert "Base: mpii-body=runs/x (`--base`)" in harness.table([dict(row, base="mpii-body=runs/x")], {})
