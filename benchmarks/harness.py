@@ -265,7 +265,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, required=True, help="folder holding mpii/, lspet/, coco/, 300w_helen/")
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--settings", default=None, help="comma-separated settings (default: all but mpii->winter, which is measured with its own base)")
+    p.add_argument("--settings", default=None, help="comma-separated settings (default: all but those marked opt_in, measured with their own --base)")
     p.add_argument("--methods", default=None, help="comma-separated; default: reference rows + all methods")
     p.add_argument("--shots", default="10")
     p.add_argument("--seeds", type=int, default=3)
