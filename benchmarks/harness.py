@@ -4,6 +4,7 @@
     python benchmarks/harness.py --data ../shared/data --out /tmp/quick --quick            # minutes, for CI
     python benchmarks/harness.py --data ../shared/data --out benchmarks/results --jobs 2   # 2 runs at a time
     python benchmarks/harness.py ... --methods tau --set lr_generator=0.05 --tag lr5e-2      # a variant, own rows
+    python benchmarks/harness.py ... --resume    # after a kill: run only what runs.jsonl does not hold yet
 
 For each run: pick the shots (seeded, disjoint from the held-out target poses), adapt (or build the
 reference samples), draw 10,000 poses (2,000 of them for the distribution metrics, all for the
@@ -207,6 +208,34 @@ def _run_task(task: tuple) -> dict:
     return record
 
 
+def _run_indexed(item: tuple[int, tuple]) -> tuple[int, dict]:
+    index, task = item
+    return index, _run_task(task)
+
+
+def task_key(task: tuple) -> tuple:
+    """What identifies a run: setting, method as recorded (with its tag), shots, seed, --base, --steps."""
+    name, setting, method, shots, seed, steps, _samples, _overrides, tag = task
+    recorded = f"{method}[{tag}]" if tag and method not in REFERENCE_ROWS else method
+    adapted_steps = steps if method not in REFERENCE_ROWS else None
+    return name, recorded, shots, seed, setting.get("base_override"), adapted_steps
+
+
+def recorded_runs(path: Path) -> set[tuple]:
+    """The ``task_key`` of every run recorded in ``path`` (none when it does not exist yet)."""
+    if not path.is_file():
+        return set()
+    keys = set()
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        try:
+            r = json.loads(line)
+            steps = None if r["method"] in REFERENCE_ROWS else r.get("steps")
+            keys.add((r["setting"], r["method"], r["shots"], r["seed"], r.get("base"), steps))
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise SystemExit(f"{path}, line {number}: not a harness record ({exc})") from None
+    return keys
+
+
 def parse_overrides(items: list[str]) -> dict:
     """``["lr_generator=0.05", "pose_mixup=false"]`` -> typed field values (JSON literals, else text)."""
     overrides = {}
@@ -278,6 +307,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="override an AdaptConfig / MethodOptions field for the adapted rows (repeatable)")
     p.add_argument("--tag", default=None, help="suffix for the method names of rows run with --set")
+    p.add_argument("--resume", action="store_true",
+                   help="skip the runs --out/runs.jsonl already holds (same setting, method and tag, shots, seed, "
+                        "--base and --steps), so a killed sweep carries on where it stopped")
     p.add_argument("--base", action="append", default=[], metavar="NAME=DIR",
                    help="use the generator in DIR wherever a setting names the bundled NAME (a candidate "
                         "checkpoint measured before it is bundled; rows record the directory)")
@@ -316,6 +348,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
     tasks = [(name, all_settings[name], method, shots, seed, args.steps, args.samples, overrides, args.tag)
              for name in chosen for shots in [int(s) for s in args.shots.split(",")]
              for method in methods for seed in range(args.seeds)]
+    if args.resume:
+        done = recorded_runs(args.out / "runs.jsonl")
+        left = [task for task in tasks if task_key(task) not in done]
+        print(f"--resume: {len(tasks) - len(left)} of {len(tasks)} runs already in {args.out / 'runs.jsonl'}",
+              file=sys.stderr)
+        tasks = left
     records, started = [], time.perf_counter()
     with open(args.out / "runs.jsonl", "a") as fh:
         def keep(record: dict) -> None:
@@ -332,8 +370,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
             threads = max(1, (os.cpu_count() or 1) // args.jobs)
             ctx = multiprocessing.get_context("spawn")
             with ctx.Pool(args.jobs, initializer=_init_worker, initargs=(threads,)) as pool:
-                for record in pool.imap(_run_task, tasks):  # results in task order
+                # Each record is written as soon as its run ends, so a kill loses only the runs in flight;
+                # the returned records keep the task order.
+                order = {}
+                for index, record in pool.imap_unordered(_run_indexed, enumerate(tasks)):
+                    order[id(record)] = index
                     keep(record)
+                records.sort(key=lambda r: order[id(r)])
     md = table(records, notes) + (f"\n\n{len(records)} runs in {(time.perf_counter() - started) / 60:.1f} min "
                                   f"of wall time ({args.jobs} at a time, {os.cpu_count()} CPU cores).")
     (args.out / "table.md").write_text(md + "\n")

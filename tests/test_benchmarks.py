@@ -92,6 +92,24 @@ def test_harness_base_override_measures_a_candidate_checkpoint(shared_data, tmp_
         harness.main([*common, "--out", str(tmp_path / "broken"), "--base", f"mpii-body={candidate}"])
 
 
+def test_harness_resume_skips_recorded_runs(shared_data, tmp_path):
+    import harness
+
+    common = ["--data", str(shared_data), "--out", str(tmp_path), "--quick", "--settings", "mpii->coco"]
+    first = harness.main([*common, "--methods", "source"])
+    again = harness.main([*common, "--methods", "source,floor", "--resume"])
+    assert [r["method"] for r in first] == ["source"] and [r["method"] for r in again] == ["floor"]
+    lines = [json.loads(line) for line in (tmp_path / "runs.jsonl").read_text().splitlines()]
+    assert [r["method"] for r in lines] == ["source", "floor"]
+    # Another number of steps is another run of an adapted method, not of a reference row.
+    key = harness.task_key(("mpii->coco", {}, "tau", 10, 0, 20, 500, {}, "t"))
+    assert key == ("mpii->coco", "tau[t]", 10, 0, None, 20)
+    assert harness.task_key(("mpii->coco", {}, "source", 10, 0, 20, 500, {}, "t"))[1:] == ("source", 10, 0, None, None)
+    (tmp_path / "runs.jsonl").write_text("{not json\n")
+    with pytest.raises(SystemExit, match="line 1: not a harness record"):
+        harness.main([*common, "--methods", "source", "--resume"])
+
+
 def test_a_category_left_out_of_the_source_is_the_unseen_target(shared_data, tmp_path):
     import csv
 
