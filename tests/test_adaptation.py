@@ -50,6 +50,9 @@ def test_each_method_adapts_saves_and_reloads(tiny_base, tmp_path, method):
         assert json.loads((out / "adapter_config.json").read_text())["base_model_name_or_path"] == str(tiny_base)
     # 10 shots against a prior worth 30: the prior keeps 75%, and so does Linear & Sparse (tau only)
     assert metrics["strength"]["prior_share"] == pytest.approx(0.75) and "weigh 75% of their configured" in card
+    assert "25% of the training targets came from the shots and their mirror images, the other 75% from" in card
+    # all 10 demo poses are shots: the card says why it has no metrics and how to get them
+    assert "Every target pose was used as a shot (10)" in card and "give `--shots` fewer" in card
     assert ("l1_weight" in metrics) == (method == "tau") and metrics.get("l1_weight", 7.5e-5) == pytest.approx(7.5e-5)
     assert metrics.get("l1_offdiagonal_weight", 2.0) == 2.0 and ("off-diagonal entries 2x" in card) == (method == "tau")
 

@@ -251,7 +251,9 @@ def write_outputs(out: Path, result: AdaptResult, config: AdaptConfig, source: F
                   row_labels=["source", method, "target"]).save(staging / "grid.png")
         atomic_write_text(staging / "metrics.json", json.dumps(metrics, indent=2))
         note = ("Against the target poses not used as shots, 2,000 samples each (flexpose_hf.metrics):"
-                if "adapted" in metrics else "No held-out target poses were available for metrics.")
+                if "adapted" in metrics else
+                f"Every target pose was used as a shot ({len(picked.shots)}), so none are left to measure against; "
+                "give `--shots` fewer than the target file holds to get metrics here.")
         table = ""
         if "adapted" in metrics:
             table = ("adapted:\n\n" + metrics_table(metrics["adapted"]) + "\n\nsource (unadapted):\n\n"
@@ -272,10 +274,10 @@ def write_outputs(out: Path, result: AdaptResult, config: AdaptConfig, source: F
 
 def describe_strength(strength: dict, pose_mixup: bool) -> str:
     """One line for the model card about how far the adaptation moved toward the shots."""
-    pool = "their mirror images and pose-mixup pairs" if pose_mixup else "their mirror images"
+    pool = "the shots, their mirror images and pose-mixup pairs" if pose_mixup else "the shots and their mirror images"
     return (f"{strength['distinct_shots']} distinct shots against a source prior worth {strength['prior_shots']:g} "
-            f"shots, so {strength['target_weight']:.0%} of the training targets came from the shots, "
-            f"{pool}, the rest from the source generator "
+            f"shots, so {strength['target_weight']:.0%} of the training targets came from {pool}, "
+            f"the other {strength['prior_share']:.0%} from the source generator "
             f"(K / (K + alpha), `--prior-shots`); the regularizers toward the source (Linear & Sparse) "
             f"weigh {strength['prior_share']:.0%} of their configured weight.")
 
