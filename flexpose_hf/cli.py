@@ -270,7 +270,8 @@ def _cmd_complete(args: argparse.Namespace) -> int:
     ds = load_poses(args.input, format=args.format)
     kp, vis = pose_arrays(ds)
     converted, conv_vis = convert_keypoints(kp, vis, skeleton_of(ds), skeleton)
-    filled = complete_poses(model, converted, restarts=args.restarts, iters=args.iters, seed=args.seed)
+    filled = complete_poses(model, converted, restarts=args.restarts, iters=args.iters, seed=args.seed,
+                            estimate=args.estimate)
     labelled = ~np.isnan(converted).any(-1)
     visibility = np.where(labelled, np.where(conv_vis, 2, 1), 1)  # filled joints: COCO v=1
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -391,7 +392,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", required=True, help="partial annotations (any supported format)")
     p.add_argument("--format", default=None, help="input format (detected if omitted)")
     p.add_argument("--output", required=True, help=".json (COCO keypoints, base skeleton) or .npz")
-    p.add_argument("--restarts", type=int, default=8, help="latent inversions per pose (best kept)")
+    p.add_argument("--restarts", type=int, default=8, help="latent inversions per pose")
+    p.add_argument("--estimate", choices=("mean", "best"), default="mean",
+                   help="fill with the restarts' average (default; less error) or with the best-fitting restart")
     p.add_argument("--iters", type=int, default=150, help="optimization steps per inversion")
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.set_defaults(func=_cmd_complete)

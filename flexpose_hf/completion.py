@@ -1,9 +1,13 @@
 """Annotation aid: fill in the missing joints of partial annotations by latent inversion.
 
 For each partial pose, latents z are optimized (several restarts) so that the generator's pose,
-normalized on the bounding box of the labelled joints, matches the labelled joints; the missing
-joints are read off the best fit and mapped back to the annotation's pixel frame. Labelled joints
-are returned exactly as given.
+normalized on the bounding box of the labelled joints, matches the labelled joints. Each restart is
+one pose the generator finds consistent with the labels; the missing joints are their average over
+the restarts (``estimate="mean"``: an estimate of the posterior mean, which is what minimises the
+expected squared error of a filled joint) or those of the best-fitting restart (``"best"``), mapped
+back to the annotation's pixel frame. Labelled joints are returned exactly as given.
+On 10-shot rope skipping the mean fills joints with 13% less error than the best fit, with the
+adapted and with the source generator alike (BENCHMARKS.md, "Completing partial annotations").
 """
 
 from __future__ import annotations
@@ -16,6 +20,9 @@ from tqdm.auto import tqdm
 from .codec import canvas_to_unit
 from .errors import FlexPoseError
 from .loading import base_generator
+
+
+ESTIMATES = ("mean", "best")  # how the restarts' fills become one: their average, or the best fit's
 
 
 def _masked_box(unit: torch.Tensor, known: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -35,9 +42,15 @@ def complete_poses(
     seed: int = 0,
     batch_size: int = 256,
     progress: bool = True,
+    estimate: str = "mean",
 ) -> np.ndarray:
     """``keypoints``: N x J x 2 on the generator's skeleton (pixels, NaN = missing). Returns the
-    same array with every missing joint filled. Poses need at least 2 labelled joints."""
+    same array with every missing joint filled, averaged over the restarts (``estimate="mean"``) or
+    taken from the best-fitting one (``"best"``). Poses need at least 2 labelled joints."""
+    if estimate not in ESTIMATES:
+        raise FlexPoseError(f"estimate must be one of {', '.join(ESTIMATES)}, got {estimate!r}")
+    if restarts < 1 or iters < 0:
+        raise FlexPoseError(f"restarts must be >= 1 and iters >= 0, got {restarts} and {iters}")
     base = base_generator(model)
     kp = np.asarray(keypoints, np.float64)
     known_np = ~np.isnan(kp).any(-1)
@@ -70,8 +83,11 @@ def complete_poses(
             c, e = _masked_box(unit, known_r)
             fit = (unit - c[:, None]) / e[:, None, None]
             err = ((fit - target_r).pow(2).sum(-1) * known_r).sum(1) / known_r.sum(1)
-            best = err.view(restarts, n).argmin(0)
-            chosen = fit.view(restarts, n, *fit.shape[1:])[best, torch.arange(n)]
+            fits = fit.view(restarts, n, *fit.shape[1:])
+            if estimate == "mean":
+                chosen = fits.mean(0)
+            else:
+                chosen = fits[err.view(restarts, n).argmin(0), torch.arange(n)]
             filled = (chosen * extent[:, None, None] + center[:, None]).double().numpy()
         block = out[start:start + batch_size]
         missing = ~known_np[start:start + batch_size]

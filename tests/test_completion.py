@@ -26,6 +26,23 @@ def test_completion_keeps_labels_and_fills_generator_poses(tiny_base):
     assert err < 0.5 * naive
 
 
+def test_mean_estimate_averages_the_restarts(tiny_base):
+    g = FlexPoseGenerator.from_pretrained(tiny_base)
+    partial = (g.to_canvas(g.sample(4, seed=5)["keypoints"]) * 10 + 40).astype(np.float64)
+    partial[:, [0, 3, 9]] = np.nan
+    one = dict(restarts=1, iters=20, seed=1, progress=False)
+    np.testing.assert_allclose(complete_poses(g, partial, estimate="mean", **one),
+                               complete_poses(g, partial, estimate="best", **one), atol=1e-4)
+    many = dict(restarts=4, iters=20, seed=1, progress=False)
+    mean, best = (complete_poses(g, partial, estimate=e, **many) for e in ("mean", "best"))
+    np.testing.assert_array_equal(mean[:, [1, 2]], partial[:, [1, 2]])
+    assert np.abs(mean - best)[:, [0, 3, 9]].max() > 1e-3  # four restarts do not all land on one pose
+    with pytest.raises(FlexPoseError, match="estimate must be one of mean, best"):
+        complete_poses(g, partial, estimate="median", progress=False)
+    with pytest.raises(FlexPoseError, match="restarts must be >= 1"):
+        complete_poses(g, partial, restarts=0, progress=False)
+
+
 def test_too_few_labels(tiny_base):
     g = FlexPoseGenerator.from_pretrained(tiny_base)
     kp = np.full((2, 16, 2), np.nan)
@@ -43,7 +60,7 @@ def test_cli_complete_writes_coco_with_visibility(tiny_base, tmp_path):
     before = src.read_bytes()
     out = tmp_path / "done.json"
     assert main(["complete", "--base", str(tiny_base), "--input", str(src), "--output", str(out),
-                 "--restarts", "2", "--iters", "10"]) == 0
+                 "--restarts", "2", "--iters", "10", "--estimate", "best"]) == 0
     doc = json.loads(out.read_text())
     triples = np.asarray(doc["annotations"][0]["keypoints"]).reshape(16, 3)
     assert triples[5, 2] == 1 and triples[0, 2] == 2
