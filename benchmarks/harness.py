@@ -372,11 +372,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
             with ctx.Pool(args.jobs, initializer=_init_worker, initargs=(threads,)) as pool:
                 # Each record is written as soon as its run ends, so a kill loses only the runs in flight;
                 # the returned records keep the task order.
-                order = {}
+                finished = []  # task index of each record, in the order records were kept
                 for index, record in pool.imap_unordered(_run_indexed, enumerate(tasks)):
-                    order[id(record)] = index
+                    finished.append(index)
                     keep(record)
-                records.sort(key=lambda r: order[id(r)])
+                records = [record for _, record in sorted(zip(finished, records), key=lambda pair: pair[0])]
     md = table(records, notes) + (f"\n\n{len(records)} runs in {(time.perf_counter() - started) / 60:.1f} min "
                                   f"of wall time ({args.jobs} at a time, {os.cpu_count()} CPU cores).")
     (args.out / "table.md").write_text(md + "\n")

@@ -393,7 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", default=None, help="input format (detected if omitted)")
     p.add_argument("--output", required=True, help=".json (COCO keypoints, base skeleton) or .npz")
     p.add_argument("--restarts", type=int, default=8, help="latent inversions per pose")
-    p.add_argument("--estimate", choices=("mean", "best"), default="mean",
+    p.add_argument("--estimate", choices=("mean", "best"), default="mean",  # completion.ESTIMATES (torch-free start-up)
                    help="fill with the restarts' average (default; less error) or with the best-fitting restart")
     p.add_argument("--iters", type=int, default=150, help="optimization steps per inversion")
     p.add_argument("--seed", type=int, default=0, help="random seed")

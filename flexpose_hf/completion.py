@@ -21,7 +21,6 @@ from .codec import canvas_to_unit
 from .errors import FlexPoseError
 from .loading import base_generator
 
-
 ESTIMATES = ("mean", "best")  # how the restarts' fills become one: their average, or the best fit's
 
 

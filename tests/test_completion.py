@@ -30,10 +30,10 @@ def test_mean_estimate_averages_the_restarts(tiny_base):
     g = FlexPoseGenerator.from_pretrained(tiny_base)
     partial = (g.to_canvas(g.sample(4, seed=5)["keypoints"]) * 10 + 40).astype(np.float64)
     partial[:, [0, 3, 9]] = np.nan
-    one = dict(restarts=1, iters=20, seed=1, progress=False)
+    one = {"restarts": 1, "iters": 20, "seed": 1, "progress": False}
     np.testing.assert_allclose(complete_poses(g, partial, estimate="mean", **one),
                                complete_poses(g, partial, estimate="best", **one), atol=1e-4)
-    many = dict(restarts=4, iters=20, seed=1, progress=False)
+    many = {"restarts": 4, "iters": 20, "seed": 1, "progress": False}
     mean, best = (complete_poses(g, partial, estimate=e, **many) for e in ("mean", "best"))
     np.testing.assert_array_equal(mean[:, [1, 2]], partial[:, [1, 2]])
     assert np.abs(mean - best)[:, [0, 3, 9]].max() > 1e-3  # four restarts do not all land on one pose
