@@ -81,11 +81,11 @@ def complete_poses(
             unit = canvas_to_unit(model(z, output="keypoints"), cfg.resolution, cfg.margin)
             c, e = _masked_box(unit, known_r)
             fit = (unit - c[:, None]) / e[:, None, None]
-            err = ((fit - target_r).pow(2).sum(-1) * known_r).sum(1) / known_r.sum(1)
             fits = fit.view(restarts, n, *fit.shape[1:])
             if estimate == "mean":
                 chosen = fits.mean(0)
             else:
+                err = ((fit - target_r).pow(2).sum(-1) * known_r).sum(1) / known_r.sum(1)
                 chosen = fits[err.view(restarts, n).argmin(0), torch.arange(n)]
             filled = (chosen * extent[:, None, None] + center[:, None]).double().numpy()
         block = out[start:start + batch_size]
