@@ -20,15 +20,9 @@ from tqdm.auto import tqdm
 from .codec import canvas_to_unit
 from .errors import FlexPoseError
 from .loading import base_generator
+from .poses import masked_box
 
 ESTIMATES = ("mean", "best")  # how the restarts' fills become one: their average, or the best fit's
-
-
-def _masked_box(unit: torch.Tensor, known: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    big = torch.finfo(unit.dtype).max
-    lo = torch.where(known[..., None], unit, torch.full_like(unit, big)).amin(1)
-    hi = torch.where(known[..., None], unit, torch.full_like(unit, -big)).amax(1)
-    return (lo + hi) / 2, (hi - lo).amax(-1).clamp_min(1e-6)
 
 
 def complete_poses(
@@ -63,14 +57,14 @@ def complete_poses(
         chunk = torch.from_numpy(np.nan_to_num(kp[start:start + batch_size])).float()
         known = torch.from_numpy(known_np[start:start + batch_size])
         n = len(chunk)
-        center, extent = _masked_box(chunk, known)
+        center, extent = masked_box(chunk, known)
         target = (chunk - center[:, None]) / extent[:, None, None]
         target_r, known_r = target.repeat(restarts, 1, 1), known.repeat(restarts, 1)
         z = torch.randn(n * restarts, cfg.z_dim, requires_grad=True)
         opt = torch.optim.Adam([z], lr=lr)
         for _ in range(iters):
             unit = canvas_to_unit(model(z, output="keypoints"), cfg.resolution, cfg.margin)
-            c, e = _masked_box(unit, known_r)
+            c, e = masked_box(unit, known_r)
             fit = (unit - c[:, None]) / e[:, None, None]
             err = ((fit - target_r).pow(2).sum(-1) * known_r).sum(1) / known_r.sum(1)
             loss = err.sum() + prior_weight * z.pow(2).sum()
@@ -79,7 +73,7 @@ def complete_poses(
             opt.step()
         with torch.no_grad():
             unit = canvas_to_unit(model(z, output="keypoints"), cfg.resolution, cfg.margin)
-            c, e = _masked_box(unit, known_r)
+            c, e = masked_box(unit, known_r)
             fit = (unit - c[:, None]) / e[:, None, None]
             fits = fit.view(restarts, n, *fit.shape[1:])
             if estimate == "mean":

@@ -4,8 +4,9 @@
 - ``pose_vectors`` (torch, adaptation objective): translation by the hip midpoint where the skeleton
   has both hips (bodies; the centroid otherwise, e.g. faces), scale by the RMS distance to the
   centroid, restricted to the joints in ``mask`` and flattened.
-- ``recenter_on_box`` (torch, critics): bounding box of the masked joints centred at 0, longer side 1,
-  as unit target poses are.
+- ``masked_box`` / ``recenter_on_box`` (torch, critics and completion): bounding box of the masked
+  joints centred at 0, longer side 1, as unit target poses are (``codec.pose_extent`` is the same box in
+  numpy, for NaN-marked poses).
 """
 
 from __future__ import annotations
@@ -43,9 +44,17 @@ def pose_vectors(unit: torch.Tensor, mask: torch.Tensor, origin: list[int]) -> t
     return (shifted / scale[:, None, None]).flatten(1)
 
 
+def masked_box(unit: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Bounding-box centre (N x 2) and longer side (N) of each pose over the joints in ``mask``
+    (J, shared by every pose, or N x J)."""
+    known = mask if mask.dim() == 2 else mask.expand(len(unit), -1)
+    big = torch.finfo(unit.dtype).max
+    lo = torch.where(known[..., None], unit, torch.full_like(unit, big)).amin(1)
+    hi = torch.where(known[..., None], unit, torch.full_like(unit, -big)).amax(1)
+    return (lo + hi) / 2, (hi - lo).amax(-1).clamp_min(1e-6)
+
+
 def recenter_on_box(unit: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Re-centre and re-scale poses on the bounding box of the masked joints, as target poses are."""
-    sub = unit[:, mask]
-    lo, hi = sub.amin(dim=1), sub.amax(dim=1)
-    extent = (hi - lo).amax(dim=-1).clamp_min(1e-6)
-    return (unit - ((lo + hi) / 2)[:, None]) / extent[:, None, None]
+    center, extent = masked_box(unit, mask)
+    return (unit - center[:, None]) / extent[:, None, None]

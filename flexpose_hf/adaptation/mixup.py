@@ -13,6 +13,7 @@ from collections import deque
 
 import numpy as np
 
+from ..codec import pose_extent
 from ..errors import FlexPoseError
 from ..skeletons import Skeleton, get_skeleton
 
@@ -89,7 +90,6 @@ def mix_poses(
         direction = np.stack([np.cos(mixed_angle[:, b]), np.sin(mixed_angle[:, b])], axis=-1)
         out[:, child] = out[:, parent] + mixed_length[:, b, None] * direction
     # Re-centre on the bounding box, as every unit pose is.
-    lo, hi = np.nanmin(out, axis=1), np.nanmax(out, axis=1)
-    out -= ((lo + hi) / 2)[:, None]
-    out /= np.maximum((hi - lo).max(-1), 1e-9)[:, None, None]
+    center, extent = pose_extent(out)
+    out = (out - center[:, None]) / np.maximum(extent, 1e-9)[:, None, None]
     return out.astype(np.float32)
