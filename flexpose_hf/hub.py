@@ -9,6 +9,7 @@ from string import Template
 from huggingface_hub import ModelCard, ModelCardData, constants
 
 from .errors import CheckpointError
+from .skeletons import get_skeleton
 from .utils import read_json
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -155,7 +156,7 @@ def write_generator_card(directory: str | os.PathLike, summary: dict, repo: str 
                                           if summary["skeleton"] in TRAINING_DATASETS else None),
         picture=picture("samples.png", "samples from this generator", directory),
         name=directory.name, repo=HUB_IDS.get(repo, repo) if repo else directory.name, skeleton=summary["skeleton"],
-        num_joints=final.get("joints", "J"), data=Path(str(summary["data"])).name,
+        num_joints=get_skeleton(summary["skeleton"]).num_joints, data=Path(str(summary["data"])).name,
         mapping_sentence=mapping_sentence(read_json(directory / "config.json") if (directory / "config.json").is_file()
                                           else {}),
         training_poses=summary["training_poses"], held_out_poses=summary["held_out_poses"],

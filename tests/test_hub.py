@@ -131,6 +131,7 @@ def test_every_card_kind_renders_without_placeholders(tmp_path):
     assert cards["trained generator"].data.library_name == "flexpose_hf"
     assert cards["trained generator"].data.datasets == ["Voxel51/MPII_Human_Pose_Dataset"]
     assert 'from_pretrained("flexpose-hf/mpii-body")' in str(cards["trained generator"])
+    assert '# out["keypoints"]: 16 x 16 x 2' in str(cards["trained generator"])  # mpii16 joints, not the 12 judged
     tau = cards["tau adapter"]
     assert tau.data.base_model == HUB_IDS["mpii-body"] and tau.data.library_name == "flexpose_hf"
     assert "peft" in tau.data.tags
