@@ -4,7 +4,7 @@
 
 Hides a random 30% of the joints of held-out target poses (seeded), fills them with the adapted
 generator, the source generator, the mean target pose (the shots' mean, placed by the labelled
-joints) and the nearest shot, and reports the mean error of the filled joints divided by the
+joints with translation and scale, or with a similarity fit that also rotates it) and the nearest shot, and reports the mean error of the filled joints divided by the
 pose's torso size (shoulder-midpoint to hip-midpoint distance), per draw of shots and averaged.
 """
 
@@ -31,13 +31,18 @@ def torso(kp: np.ndarray, skeleton: str) -> np.ndarray:
     return np.linalg.norm(sh - hp, axis=-1)
 
 
-def place(template: np.ndarray, partial: np.ndarray) -> np.ndarray:
-    """Fit a template pose to the labelled joints by translation + scale (least squares)."""
+def place(template: np.ndarray, partial: np.ndarray, rotate: bool = False) -> np.ndarray:
+    """Fit a template pose to the labelled joints by translation + scale, and with ``rotate`` also a
+    rotation (a similarity fit, least squares, no reflection)."""
     known = ~np.isnan(partial).any(-1)
-    t, p = template[known], partial[known]
-    tc, pc = t.mean(0), p.mean(0)
-    scale = np.sqrt(((p - pc) ** 2).sum() / max(((t - tc) ** 2).sum(), 1e-12))
-    return (template - tc) * scale + pc
+    t, p = template[known] - template[known].mean(0), partial[known] - partial[known].mean(0)
+    rotation = np.eye(2)
+    if rotate:
+        u, _, vt = np.linalg.svd(t.T @ p)
+        d = np.sign(np.linalg.det(u @ vt))
+        rotation = u @ np.diag([1.0, d]) @ vt
+    scale = np.sqrt((p ** 2).sum() / max((t ** 2).sum(), 1e-12))
+    return (template - template[known].mean(0)) @ rotation * scale + partial[known].mean(0)
 
 
 def one_draw(setting: dict, source, pool: np.ndarray, mask: np.ndarray, args: argparse.Namespace,
@@ -69,6 +74,7 @@ def one_draw(setting: dict, source, pool: np.ndarray, mask: np.ndarray, args: ar
         rows[f"{name} generator"] = err(complete_poses(model, full, progress=False)[:, mask])
     mean_shot = shots[:, mask].mean(0)
     rows["mean target pose"] = err(np.stack([place(mean_shot, p) for p in partial]))
+    rows["mean target pose, similarity-aligned"] = err(np.stack([place(mean_shot, p, rotate=True) for p in partial]))
     nearest = []
     for p in partial:
         fits = [place(s[mask], p) for s in shots]
