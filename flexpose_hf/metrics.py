@@ -8,6 +8,7 @@ kept: orientation is part of a pose distribution.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -115,25 +116,39 @@ def prdc(real: np.ndarray, fake: np.ndarray, k: int = 5) -> dict[str, float]:
             "coverage": float(coverage)}
 
 
-def nn1_accuracy(real: np.ndarray, fake: np.ndarray, seed: int = 0, max_rounds: int = 10) -> float:
-    """Leave-one-out 1-nearest-neighbour two-sample accuracy on equal-sized sets (0.5 = same law).
-
-    When there are more samples than reference poses, the accuracy is averaged over up to
-    ``max_rounds`` disjoint draws of the samples against the same reference poses: the expectation is
-    unchanged and a small reference set (a few hundred target poses) no longer wastes the samples.
-    """
+def equal_size_rounds(real: np.ndarray, fake: np.ndarray, seed: int = 0,
+                      max_rounds: int = 10) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """``(real, fake)`` pairs of equal size ``n = min(len(real), len(fake))``: ``n`` reference poses
+    (seeded) against up to ``max_rounds`` disjoint draws of ``n`` samples. Two-sample measures depend on
+    the sizes of the two sets (k-NN radii shrink as a set grows), so they are taken on equal sizes, as
+    ``../shared/EVALUATION.md`` does, and averaged over the rounds so that spare samples still count."""
     n = min(len(real), len(fake))
     rng = np.random.default_rng(seed)
     real = real[rng.choice(len(real), n, replace=False)]
     order = rng.permutation(len(fake))
-    labels = np.r_[np.zeros(n), np.ones(n)]
-    accuracies = []
     for i in range(max(1, min(max_rounds, len(fake) // n))):
-        x = np.concatenate([real, fake[order[i * n:(i + 1) * n]]])
+        yield real, fake[order[i * n:(i + 1) * n]]
+
+
+def nn1_accuracy(real: np.ndarray, fake: np.ndarray, seed: int = 0, max_rounds: int = 10) -> float:
+    """Leave-one-out 1-nearest-neighbour two-sample accuracy on equal-sized sets (0.5 = same law),
+    averaged over ``equal_size_rounds``."""
+    accuracies = []
+    for r, f in equal_size_rounds(real, fake, seed, max_rounds):
+        x = np.concatenate([r, f])
+        labels = np.r_[np.zeros(len(r)), np.ones(len(f))]
         d = _pairwise(x, x)
         np.fill_diagonal(d, np.inf)
         accuracies.append(float((labels[d.argmin(1)] == labels).mean()))
     return float(np.mean(accuracies))
+
+
+def equal_size_prdc(real: np.ndarray, fake: np.ndarray, k: int = 5, seed: int = 0,
+                    max_rounds: int = 10) -> dict[str, float]:
+    """``prdc`` on equal-sized sets, averaged over ``equal_size_rounds`` (the protocol's k-NN figures:
+    with more samples than reference poses, plain ``prdc`` understates recall and overstates coverage)."""
+    rounds = [prdc(r, f, k) for r, f in equal_size_rounds(real, fake, seed, max_rounds)]
+    return {name: float(np.mean([r[name] for r in rounds])) for name in rounds[0]}
 
 
 def limbs_among(skeleton: str, joints: tuple[str, ...]) -> list[tuple[str, str]]:
@@ -224,6 +239,7 @@ def evaluate_poses(
     ``memorization`` when ``shots`` are given (the reference then counts as held-out poses).
     Each set is subsampled to at most ``max_poses`` (seeded), except that memorization counts every
     sample: near-copies of a few shots are rare events, and more samples count them more precisely.
+    nn1 and the k-NN figures compare equal-sized sets (``equal_size_rounds``), as the protocol does.
     """
     names = common_joints(samples_skeleton, reference_skeleton, joints)
     if isinstance(joints, str):  # "shared" / "limbs": only the joints both sets label somewhere
@@ -243,7 +259,7 @@ def evaluate_poses(
     if len(real) > max_poses:
         real = real[rng.choice(len(real), max_poses, replace=False)]
     result: dict[str, float] = {"nn1": nn1_accuracy(real, fake, seed)}
-    result.update(prdc(real, fake, k))
+    result.update(equal_size_prdc(real, fake, k, seed))
     result["fd"] = frechet_distance(real, fake)
     result["mmd"] = rbf_mmd(real, fake)
     jn = len(names)

@@ -8,6 +8,7 @@ from flexpose_hf import FlexPoseError, load_poses, pose_arrays
 from flexpose_hf.cli import main
 from flexpose_hf.io import write_npz
 from flexpose_hf.metrics import (
+    equal_size_prdc,
     evaluate_poses,
     frechet_distance,
     memorization,
@@ -43,6 +44,25 @@ def test_nn1_uses_every_sample_against_a_small_reference():
     assert np.std(ten) < 0.6 * np.std(one)
     fake = _gauss(600, seed=7)
     assert nn1_accuracy(real, fake[:60], seed=0) == nn1_accuracy(real, fake[:60], seed=0, max_rounds=1)
+
+
+def test_k_nn_figures_compare_equal_sizes_as_the_protocol_does():
+    """With 20x more samples than reference poses, plain PRDC counts every reference pose covered;
+    on equal sizes (the protocol) coverage matches one equal-size draw, averaged over rounds."""
+    real = _gauss(100, seed=0)
+    rounds, plain, single = [], [], []
+    for seed in range(10):
+        fake = _gauss(2000, seed=100 + seed)
+        rounds.append(equal_size_prdc(real, fake, seed=seed)["coverage"])
+        plain.append(prdc(real, fake)["coverage"])
+        single.append(prdc(real, fake[:100])["coverage"])
+    assert np.mean(plain) == 1.0
+    assert abs(np.mean(rounds) - np.mean(single)) < 0.02 and np.mean(rounds) < 0.99
+    fake = _gauss(100, seed=9)
+    assert equal_size_prdc(real, fake) == pytest.approx(prdc(real, fake))  # equal sizes: one round, the same
+    poses = lambda n, seed: np.random.default_rng(seed).normal(size=(n, 14, 2))
+    scored = evaluate_poses(poses(2000, 2), "lsp14", poses(100, 1), "lsp14")
+    assert scored["coverage"] < 0.99 and scored["num_samples"] == 2000
 
 
 def test_same_law_and_disjoint_sets():
