@@ -76,9 +76,6 @@ def _pairwise(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return torch.cdist(torch.from_numpy(a), torch.from_numpy(b)).numpy()
 
 
-def _kth_neighbour_radius(x: np.ndarray, k: int) -> np.ndarray:
-    d = _pairwise(x, x)
-    return np.sort(d, axis=1)[:, k]  # column 0 is the point itself
 
 
 def frechet_distance(real: np.ndarray, fake: np.ndarray) -> float:
@@ -105,8 +102,12 @@ def rbf_mmd(real: np.ndarray, fake: np.ndarray, bandwidth: float | None = None) 
 
 def prdc(real: np.ndarray, fake: np.ndarray, k: int = 5) -> dict[str, float]:
     """k-NN precision and recall (Kynkaanniemi et al. 2019), density and coverage (Naeem et al. 2020)."""
-    real_r, fake_r = _kth_neighbour_radius(real, k), _kth_neighbour_radius(fake, k)
-    d = _pairwise(real, fake)  # R x F
+    return _prdc_from_distances(_pairwise(real, real), _pairwise(fake, fake), _pairwise(real, fake), k)
+
+
+def _prdc_from_distances(drr: np.ndarray, dff: np.ndarray, d: np.ndarray, k: int) -> dict[str, float]:
+    """``prdc`` from the real-real, fake-fake and real-fake (R x F) distances."""
+    real_r, fake_r = np.sort(drr, axis=1)[:, k], np.sort(dff, axis=1)[:, k]  # column 0 is the point itself
     inside_real = d < real_r[:, None]
     precision = inside_real.any(0).mean()
     recall = (d < fake_r[None, :]).any(1).mean()
@@ -130,25 +131,30 @@ def equal_size_rounds(real: np.ndarray, fake: np.ndarray, seed: int = 0,
         yield real, fake[order[i * n:(i + 1) * n]]
 
 
-def nn1_accuracy(real: np.ndarray, fake: np.ndarray, seed: int = 0, max_rounds: int = 10) -> float:
-    """Leave-one-out 1-nearest-neighbour two-sample accuracy on equal-sized sets (0.5 = same law),
-    averaged over ``equal_size_rounds``."""
-    accuracies = []
-    for r, f in equal_size_rounds(real, fake, seed, max_rounds):
-        x = np.concatenate([r, f])
-        labels = np.r_[np.zeros(len(r)), np.ones(len(f))]
-        d = _pairwise(x, x)
-        np.fill_diagonal(d, np.inf)
-        accuracies.append(float((labels[d.argmin(1)] == labels).mean()))
-    return float(np.mean(accuracies))
+def _round_figures(real: np.ndarray, fake: np.ndarray, k: int | None) -> dict[str, float]:
+    """nn1 and, with ``k``, the k-NN figures of one pair of sets, from one distance matrix."""
+    n = len(real)
+    d = _pairwise(np.concatenate([real, fake]), np.concatenate([real, fake]))
+    figures = _prdc_from_distances(d[:n, :n], d[n:, n:], d[:n, n:], k) if k is not None else {}
+    np.fill_diagonal(d, np.inf)
+    labels = np.r_[np.zeros(n), np.ones(len(fake))]
+    figures["nn1"] = float((labels[d.argmin(1)] == labels).mean())
+    return figures
 
 
-def equal_size_prdc(real: np.ndarray, fake: np.ndarray, k: int = 5, seed: int = 0,
-                    max_rounds: int = 10) -> dict[str, float]:
-    """``prdc`` on equal-sized sets, averaged over ``equal_size_rounds`` (the protocol's k-NN figures:
-    with more samples than reference poses, plain ``prdc`` understates recall and overstates coverage)."""
-    rounds = [prdc(r, f, k) for r, f in equal_size_rounds(real, fake, seed, max_rounds)]
+def two_sample_figures(real: np.ndarray, fake: np.ndarray, k: int | None = 5, seed: int = 0,
+                       max_rounds: int = 10) -> dict[str, float]:
+    """nn1 (leave-one-out 1-nearest-neighbour two-sample accuracy, 0.5 = same law) and, with ``k``, the
+    k-NN precision, recall, density and coverage, on equal-sized sets averaged over
+    ``equal_size_rounds`` (the protocol's figures: with more samples than reference poses, plain
+    ``prdc`` understates recall and overstates coverage)."""
+    rounds = [_round_figures(r, f, k) for r, f in equal_size_rounds(real, fake, seed, max_rounds)]
     return {name: float(np.mean([r[name] for r in rounds])) for name in rounds[0]}
+
+
+def nn1_accuracy(real: np.ndarray, fake: np.ndarray, seed: int = 0, max_rounds: int = 10) -> float:
+    """``two_sample_figures``' nn1 alone."""
+    return two_sample_figures(real, fake, None, seed, max_rounds)["nn1"]
 
 
 def limbs_among(skeleton: str, joints: tuple[str, ...]) -> list[tuple[str, str]]:
@@ -258,8 +264,7 @@ def evaluate_poses(
         fake = fake[rng.choice(len(fake), max_poses, replace=False)]
     if len(real) > max_poses:
         real = real[rng.choice(len(real), max_poses, replace=False)]
-    result: dict[str, float] = {"nn1": nn1_accuracy(real, fake, seed)}
-    result.update(equal_size_prdc(real, fake, k, seed))
+    result: dict[str, float] = two_sample_figures(real, fake, k, seed)
     result["fd"] = frechet_distance(real, fake)
     result["mmd"] = rbf_mmd(real, fake)
     jn = len(names)

@@ -8,7 +8,6 @@ from flexpose_hf import FlexPoseError, load_poses, pose_arrays
 from flexpose_hf.cli import main
 from flexpose_hf.io import write_npz
 from flexpose_hf.metrics import (
-    equal_size_prdc,
     evaluate_poses,
     frechet_distance,
     memorization,
@@ -16,6 +15,7 @@ from flexpose_hf.metrics import (
     normalize_poses,
     prdc,
     rbf_mmd,
+    two_sample_figures,
 )
 
 
@@ -53,13 +53,15 @@ def test_k_nn_figures_compare_equal_sizes_as_the_protocol_does():
     rounds, plain, single = [], [], []
     for seed in range(10):
         fake = _gauss(2000, seed=100 + seed)
-        rounds.append(equal_size_prdc(real, fake, seed=seed)["coverage"])
+        rounds.append(two_sample_figures(real, fake, seed=seed)["coverage"])
         plain.append(prdc(real, fake)["coverage"])
         single.append(prdc(real, fake[:100])["coverage"])
     assert np.mean(plain) == 1.0
     assert abs(np.mean(rounds) - np.mean(single)) < 0.02 and np.mean(rounds) < 0.99
     fake = _gauss(100, seed=9)
-    assert equal_size_prdc(real, fake) == pytest.approx(prdc(real, fake))  # equal sizes: one round, the same
+    figures = two_sample_figures(real, fake)  # equal sizes: one round, the same figures as plain prdc
+    assert {k: figures[k] for k in prdc(real, fake)} == pytest.approx(prdc(real, fake))
+    assert figures["nn1"] == nn1_accuracy(real, fake)
     poses = lambda n, seed: np.random.default_rng(seed).normal(size=(n, 14, 2))
     scored = evaluate_poses(poses(2000, 2), "lsp14", poses(100, 1), "lsp14")
     assert scored["coverage"] < 0.99 and scored["num_samples"] == 2000
