@@ -76,8 +76,6 @@ def _pairwise(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return torch.cdist(torch.from_numpy(a), torch.from_numpy(b)).numpy()
 
 
-
-
 def frechet_distance(real: np.ndarray, fake: np.ndarray) -> float:
     """Frechet distance between Gaussian fits of two sets of vectors."""
     mu1, mu2 = real.mean(0), fake.mean(0)
@@ -133,8 +131,8 @@ def equal_size_rounds(real: np.ndarray, fake: np.ndarray, seed: int = 0,
 
 def _round_figures(real: np.ndarray, fake: np.ndarray, k: int | None) -> dict[str, float]:
     """nn1 and, with ``k``, the k-NN figures of one pair of sets, from one distance matrix."""
-    n = len(real)
-    d = _pairwise(np.concatenate([real, fake]), np.concatenate([real, fake]))
+    n, both = len(real), np.concatenate([real, fake])
+    d = _pairwise(both, both)
     figures = _prdc_from_distances(d[:n, :n], d[n:, n:], d[:n, n:], k) if k is not None else {}
     np.fill_diagonal(d, np.inf)
     labels = np.r_[np.zeros(n), np.ones(len(fake))]
