@@ -9,6 +9,12 @@ the base's training_summary.json unless ``--held_out`` is given), so they stay u
 them are printed before and after. Writes a generator folder like train_source's: weights, config,
 the base's critic, training_summary.json (``init_from`` the base, so bundling counts its steps after
 the base's), a sample grid and a card. See ``flexpose_hf/training/refit.py`` for why and how.
+
+``--objective autoencoder`` (the bundled face's last refit) trains f as the decoder of an autoencoder
+over the training poses inverted to w, beside the pose MMD (``flexpose_hf/training/autoencoded_refit.py``):
+
+    python examples/refit_mapping.py --base helen-face --data ../shared/data/300w_helen/trainset \\
+        --objective autoencoder --steps 3000 --output_dir runs/helen-face-autoencoded
 """
 
 from __future__ import annotations
@@ -19,12 +25,14 @@ import logging
 import sys
 import time
 
+import numpy as np
 import torch
 
 from flexpose_hf.errors import FlexPoseError
 from flexpose_hf.metrics import evaluate_poses
+from flexpose_hf.training.autoencoded_refit import refit_mapping_autoencoded
 from flexpose_hf.training.base_run import add_base_arguments, load_base_run
-from flexpose_hf.training.data import PoseSampler, to_unit_poses
+from flexpose_hf.training.data import PoseSampler, flip_poses, to_unit_poses
 from flexpose_hf.training.export import write_generator_folder
 from flexpose_hf.training.refit import REFIT_MODULES, refit_mapping
 
@@ -41,6 +49,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--real_batch_size", type=int, default=1024, help="real poses per step")
     p.add_argument("--no_flip", action="store_true", help="no horizontal-flip augmentation")
     p.add_argument("--modules", default="f", help="what trains: 'f' (the mapping network) or 'f,A' (and the style layers)")
+    p.add_argument("--objective", choices=("mmd", "autoencoder"), default="mmd",
+                   help="'mmd': a pose MMD on prior draws; 'autoencoder': also reconstruct the inverted training "
+                        "poses through a learned encoder (f only)")
+    p.add_argument("--reconstruction_weight", type=float, default=3.0, help="autoencoder: weight of the reconstruction")
+    p.add_argument("--inversion_steps", type=int, default=100, help="autoencoder: Adam steps per inverted pose")
     return p.parse_args(argv)
 
 
@@ -52,9 +65,13 @@ def main(argv: list[str] | None = None) -> dict:
     modules = tuple(m.strip() for m in args.modules.split(",") if m.strip())
     if not modules or any(m not in REFIT_MODULES for m in modules):
         raise FlexPoseError(f"--modules {args.modules!r}: give a comma-separated subset of {', '.join(REFIT_MODULES)}")
+    if args.objective == "autoencoder" and (modules != ("f",) or args.reconstruction_weight < 0
+                                            or args.inversion_steps < 0):
+        raise FlexPoseError("--objective autoencoder trains f only (--modules f), with --reconstruction_weight "
+                            "and --inversion_steps >= 0")
     run = load_base_run(args)
     generator, skeleton, train_kp, held_kp, joints = run.generator, run.skeleton, run.train, run.held_out, run.joints
-    sampler = PoseSampler(to_unit_poses(train_kp), skeleton, flip=not args.no_flip, seed=args.seed)
+    unit = to_unit_poses(train_kp)
 
     def measure() -> dict:
         generator.eval()
@@ -65,9 +82,23 @@ def main(argv: list[str] | None = None) -> dict:
     before = measure()
     logger.info("before: %s", {k: round(before[k], 3) for k in REPORTED})
     start = time.time()
-    losses = refit_mapping(generator, sampler, steps=args.steps, learning_rate=args.learning_rate,
-                           batch_size=args.batch_size, real_batch_size=args.real_batch_size, seed=args.seed,
-                           modules=modules)
+    if args.objective == "autoencoder":
+        poses = unit if args.no_flip else np.concatenate([unit, flip_poses(unit, skeleton)])
+        history = refit_mapping_autoencoded(generator, poses, steps=args.steps, learning_rate=args.learning_rate,
+                                            batch_size=args.batch_size, real_batch_size=args.real_batch_size,
+                                            reconstruction_weight=args.reconstruction_weight,
+                                            inversion_steps=args.inversion_steps, seed=args.seed)
+        losses = history["pose_mmd"]
+        tenth = max(1, args.steps // 10)  # per-step losses are noisy: the means of the first and last tenths
+        extra = {"autoencoder_losses_first_last_tenth": {k: [float(np.mean(v[:tenth])), float(np.mean(v[-tenth:]))]
+                                                         for k, v in history.items()},
+                 "reconstruction_weight": args.reconstruction_weight, "inversion_steps": args.inversion_steps}
+    else:
+        extra = {}
+        sampler = PoseSampler(unit, skeleton, flip=not args.no_flip, seed=args.seed)
+        losses = refit_mapping(generator, sampler, steps=args.steps, learning_rate=args.learning_rate,
+                               batch_size=args.batch_size, real_batch_size=args.real_batch_size, seed=args.seed,
+                               modules=modules)
     seconds = time.time() - start
     after = {**measure(), "step": args.steps, "minutes": seconds / 60}
     logger.info("after %d steps (%.1f min): %s", args.steps, seconds / 60, {k: round(after[k], 3) for k in REPORTED})
@@ -75,13 +106,16 @@ def main(argv: list[str] | None = None) -> dict:
     summary = {
         "data": str(args.data), "skeleton": skeleton, "training_poses": len(train_kp), "held_out_poses": len(held_kp),
         "flip_augmentation": not args.no_flip, "steps": args.steps, "batch_size": args.batch_size,
-        "init_from": args.base, "refit": ("mapping network only" if modules == ("f",) else "mapping network and style layers")
+        "init_from": args.base,
+        "refit": ("mapping network as an autoencoder's decoder over the inverted training poses"
+                  if args.objective == "autoencoder" else
+                  "mapping network only" if modules == ("f",) else "mapping network and style layers")
         + " (examples/refit_mapping.py)",
         "wall_minutes_this_run": round(seconds / 60, 2),
         "parameters": sum(p.numel() for p in generator.parameters()),
         "metrics_before_refit": {k: v for k, v in before.items() if isinstance(v, (int, float))},
         "final_metrics": {k: v for k, v in after.items() if isinstance(v, (int, float))},
-        "history": [after], "loss_first_last": [losses[0], losses[-1]],
+        "history": [after], "loss_first_last": [losses[0], losses[-1]], **extra,
         "command": "python examples/refit_mapping.py " + " ".join(
             f"--{k} {v}" for k, v in vars(args).items() if v not in (None, False)),
     }

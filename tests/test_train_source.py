@@ -262,3 +262,31 @@ def test_resume_check_reads_fields_a_later_release_added_as_their_defaults(tmp_p
     check_resume_config(tmp_path, {"steps_done": 3, "base": config}, defaults={"base": config})
     with pytest.raises(FlexPoseError, match="base: checkpoint"):
         check_resume_config(tmp_path, {"steps_done": 3, "base": {**config, "bank_size": 7}}, defaults={"base": config})
+
+
+def test_refit_mapping_autoencoder_reconstructs_the_training_poses_and_moves_only_f(tmp_path):
+    """``--objective autoencoder`` inverts the training poses, trains f with an encoder so that the
+    poses come back through it (the reconstruction falls), changes nothing but f and w_avg, and refuses
+    to train the style layers with it before anything is written."""
+    base = tmp_path / "base"
+    subprocess.run(_cmd(base, 4), check=True, capture_output=True, env=ENV, timeout=600)
+    out = tmp_path / "autoencoded"
+    script = [sys.executable, str(REPO / "examples" / "refit_mapping.py"), "--base", str(base),
+              "--data", str(tmp_path / "train.npz"), "--output_dir", str(out), "--objective", "autoencoder",
+              "--steps", "60", "--inversion_steps", "10", "--batch_size", "16", "--real_batch_size", "32",
+              "--learning_rate", "1e-2", "--eval_samples", "50"]
+    subprocess.run(script, check=True, capture_output=True, text=True, env=ENV, timeout=600)
+    summary = json.loads((out / "training_summary.json").read_text())
+    first, last = summary["autoencoder_losses_first_last_tenth"]["reconstruction"]
+    assert last < 0.8 * first, (first, last)
+    assert "autoencoder" in summary["refit"] and summary["reconstruction_weight"] == 3.0
+    a, b = load_file(str(base / "model.safetensors")), load_file(str(out / "model.safetensors"))
+    moved = {k for k in a if k != "w_avg" and not torch.equal(a[k], b[k])}
+    assert moved and all(k.startswith("f.") for k in moved) and set(a) == set(b)  # the encoder is not saved
+    assert FlexPoseGenerator.from_pretrained(out).config.mapping == "mlp"
+
+    bad = [*script, "--modules", "f,A"]
+    bad[bad.index("--output_dir") + 1] = str(tmp_path / "bad")
+    proc = subprocess.run(bad, check=False, capture_output=True, text=True, env=ENV, timeout=600)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr and "trains f only" in proc.stderr
+    assert not (tmp_path / "bad").exists()
