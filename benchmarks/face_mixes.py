@@ -4,7 +4,7 @@
 
 The 30% most tilted heads (eye-line roll, outer eye corners) and the 30% least turned heads (the
 harness's yaw proxy, smallest first) are each written as one COCO keypoints file and given to
-``flexpose adapt --base helen-face --target FILE --shots 10 --seed S``; the CLI's metrics.json scores
+``flexpose adapt --base helen-face --target FILE --shots 10 --seed S`` (``--base`` for another face); the CLI's metrics.json scores
 source and adapted samples against the faces not drawn as shots. Prints one row per target and seed.
 """
 
@@ -34,9 +34,8 @@ def roll_degrees(faces: np.ndarray) -> np.ndarray:
 
 def mixes(faces: np.ndarray) -> dict[str, np.ndarray]:
     n = int(len(faces) * SHARE)
-    turned = turned_faces(faces, SHARE)
-    least_turned = np.setdiff1d(np.arange(len(faces)), turned_faces(faces, 1 - SHARE))  # the smallest offsets
-    return {"tilted": np.argsort(-roll_degrees(faces))[:n], "least_turned": least_turned[:n]}
+    by_turn = turned_faces(faces, 1.0)  # every face, most turned first
+    return {"tilted": np.argsort(-roll_degrees(faces))[:n], "least_turned": by_turn[::-1][:n]}
 
 
 def main() -> None:
@@ -44,6 +43,8 @@ def main() -> None:
     p.add_argument("--data", type=Path, required=True)
     p.add_argument("--work", type=Path, required=True)
     p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--base", default="helen-face", help="the face generator to adapt (bundled name or folder)")
+    p.add_argument("--mixes", default="tilted,least_turned", help="which mixes to run")
     args = p.parse_args()
     faces = pose_arrays(load_poses(args.data / "300w_helen" / "testset"))[0]
     args.work.mkdir(parents=True, exist_ok=True)
@@ -51,7 +52,10 @@ def main() -> None:
     turned = set(turned_faces(faces, SHARE).tolist())
     print("| target | seed | nn1 source -> tau | precision | recall | coverage | tau's samples nearest a shot / chance |")
     print("|---|---|---|---|---|---|---|")
+    wanted = args.mixes.split(",")
     for name, index in mixes(faces).items():
+        if name not in wanted:
+            continue
         target = args.work / f"{name}.json"
         write_coco(target, faces[index], "face68", width, height, description=f"HELEN test faces, {name}")
         note = f"{name}: {len(index)} faces, {len(turned & set(index.tolist()))} also among the most turned"
@@ -60,7 +64,7 @@ def main() -> None:
         print(note, file=sys.stderr)
         for seed in (int(s) for s in args.seeds.split(",")):
             out = args.work / f"{name}-{seed}"
-            subprocess.run([sys.executable, "-m", "flexpose_hf.cli", "adapt", "--base", "helen-face", "--target",
+            subprocess.run([sys.executable, "-m", "flexpose_hf.cli", "adapt", "--base", args.base, "--target",
                             str(target), "--shots", "10", "--seed", str(seed), "--output-dir", str(out),
                             "--overwrite"], check=True, stdout=subprocess.DEVNULL)
             m = json.loads((out / "metrics.json").read_text())

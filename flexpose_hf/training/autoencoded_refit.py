@@ -56,8 +56,9 @@ def refit_mapping_autoencoded(generator: torch.nn.Module, unit_poses: np.ndarray
     widest = 2 * float(median_distance(real))
     latent_widest = 2 * math.sqrt(2 * config.z_dim)  # twice the distance between two independent normal z
     gen = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)  # the encoder's initialisation
-    encoder = _latent_encoder(config.w_dim, config.z_dim)
+    with torch.random.fork_rng():  # a seeded initialisation that leaves the caller's global RNG alone
+        torch.manual_seed(seed)
+        encoder = _latent_encoder(config.w_dim, config.z_dim)
     normalize = PixelNorm()
     generator.eval().requires_grad_(False)
     generator.f.requires_grad_(True)
