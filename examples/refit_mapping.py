@@ -84,10 +84,13 @@ def main(argv: list[str] | None = None) -> dict:
     start = time.time()
     if args.objective == "autoencoder":
         poses = unit if args.no_flip else np.concatenate([unit, flip_poses(unit, skeleton)])
-        history = refit_mapping_autoencoded(generator, poses, steps=args.steps, learning_rate=args.learning_rate,
-                                            batch_size=args.batch_size, real_batch_size=args.real_batch_size,
-                                            reconstruction_weight=args.reconstruction_weight,
-                                            inversion_steps=args.inversion_steps, seed=args.seed)
+        try:  # a base without an MLP mapping (a latent bank) is refused before the inversion
+            history = refit_mapping_autoencoded(generator, poses, steps=args.steps, learning_rate=args.learning_rate,
+                                                batch_size=args.batch_size, real_batch_size=args.real_batch_size,
+                                                reconstruction_weight=args.reconstruction_weight,
+                                                inversion_steps=args.inversion_steps, seed=args.seed)
+        except ValueError as err:
+            raise FlexPoseError(str(err)) from None
         losses = history["pose_mmd"]
         tenth = max(1, args.steps // 10)  # per-step losses are noisy: the means of the first and last tenths
         extra = {"autoencoder_losses_first_last_tenth": {k: [float(np.mean(v[:tenth])), float(np.mean(v[-tenth:]))]

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -290,3 +291,17 @@ def test_refit_mapping_autoencoder_reconstructs_the_training_poses_and_moves_onl
     proc = subprocess.run(bad, check=False, capture_output=True, text=True, env=ENV, timeout=600)
     assert proc.returncode != 0 and "Traceback" not in proc.stderr and "trains f only" in proc.stderr
     assert not (tmp_path / "bad").exists()
+
+
+def test_autoencoded_refit_refuses_a_bank_mapping_and_bad_settings_before_inverting():
+    from flexpose_hf.models.generator import FlexPoseGeneratorConfig
+    from flexpose_hf.training.autoencoded_refit import refit_mapping_autoencoded
+
+    poses = np.random.default_rng(0).uniform(-0.4, 0.4, (8, 14, 2)).astype(np.float32)
+    bank = FlexPoseGenerator(FlexPoseGeneratorConfig(skeleton="lsp14", channels=[8, 8, 8], z_dim=8, w_dim=16,
+                                                     mapping="bank", bank_size=4))
+    with pytest.raises(ValueError, match="needs an MLP mapping, it has a 'bank' one"):
+        refit_mapping_autoencoded(bank, poses, steps=1, progress=False)
+    mlp = FlexPoseGenerator(FlexPoseGeneratorConfig(skeleton="lsp14", channels=[8, 8, 8], z_dim=8, w_dim=16))
+    with pytest.raises(ValueError, match="reconstruction_weight >= 0"):
+        refit_mapping_autoencoded(mlp, poses, steps=1, reconstruction_weight=-1, progress=False)
