@@ -30,7 +30,7 @@ import torch
 
 from flexpose_hf.errors import FlexPoseError
 from flexpose_hf.metrics import evaluate_poses
-from flexpose_hf.training.autoencoded_refit import refit_mapping_autoencoded
+from flexpose_hf.training.autoencoded_refit import AUTOENCODER_MODULES, refit_mapping_autoencoded
 from flexpose_hf.training.base_run import add_base_arguments, load_base_run
 from flexpose_hf.training.data import PoseSampler, flip_poses, to_unit_poses
 from flexpose_hf.training.export import write_generator_folder
@@ -48,10 +48,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch_size", type=int, default=256, help="generated poses per step")
     p.add_argument("--real_batch_size", type=int, default=1024, help="real poses per step")
     p.add_argument("--no_flip", action="store_true", help="no horizontal-flip augmentation")
-    p.add_argument("--modules", default="f", help="what trains: 'f' (the mapping network) or 'f,A' (and the style layers)")
+    p.add_argument("--modules", default="f", help="what trains: 'f' (the mapping network) or 'f,A' (and the style layers); "
+                        "--objective autoencoder also takes 'phi' (the synthesis network)")
     p.add_argument("--objective", choices=("mmd", "autoencoder"), default="mmd",
                    help="'mmd': a pose MMD on prior draws; 'autoencoder': also reconstruct the inverted training "
-                        "poses through a learned encoder (f only)")
+                        "poses through a learned encoder")
     p.add_argument("--reconstruction_weight", type=float, default=3.0, help="autoencoder: weight of the reconstruction")
     p.add_argument("--inversion_steps", type=int, default=100, help="autoencoder: Adam steps per inverted pose")
     return p.parse_args(argv)
@@ -63,12 +64,12 @@ def main(argv: list[str] | None = None) -> dict:
     if args.steps < 1 or args.batch_size < 2 or args.real_batch_size < 2 or args.learning_rate <= 0:
         raise FlexPoseError("--steps must be >= 1, the batch sizes >= 2 and --learning_rate positive")
     modules = tuple(m.strip() for m in args.modules.split(",") if m.strip())
-    if not modules or any(m not in REFIT_MODULES for m in modules):
-        raise FlexPoseError(f"--modules {args.modules!r}: give a comma-separated subset of {', '.join(REFIT_MODULES)}")
-    if args.objective == "autoencoder" and (modules != ("f",) or args.reconstruction_weight < 0
-                                            or args.inversion_steps < 0):
-        raise FlexPoseError("--objective autoencoder trains f only (--modules f), with --reconstruction_weight "
-                            "and --inversion_steps >= 0")
+    allowed = AUTOENCODER_MODULES if args.objective == "autoencoder" else REFIT_MODULES
+    if not modules or any(m not in allowed for m in modules) or (args.objective == "autoencoder" and "f" not in modules):
+        raise FlexPoseError(f"--modules {args.modules!r}: with --objective {args.objective}, give a comma-separated "
+                            f"subset of {', '.join(allowed)}" + (" that includes f" if args.objective == "autoencoder" else ""))
+    if args.objective == "autoencoder" and (args.reconstruction_weight < 0 or args.inversion_steps < 0):
+        raise FlexPoseError("--objective autoencoder needs --reconstruction_weight and --inversion_steps >= 0")
     run = load_base_run(args)
     generator, skeleton, train_kp, held_kp, joints = run.generator, run.skeleton, run.train, run.held_out, run.joints
     unit = to_unit_poses(train_kp)
@@ -88,7 +89,8 @@ def main(argv: list[str] | None = None) -> dict:
             history = refit_mapping_autoencoded(generator, poses, steps=args.steps, learning_rate=args.learning_rate,
                                                 batch_size=args.batch_size, real_batch_size=args.real_batch_size,
                                                 reconstruction_weight=args.reconstruction_weight,
-                                                inversion_steps=args.inversion_steps, seed=args.seed)
+                                                inversion_steps=args.inversion_steps, seed=args.seed,
+                                                modules=modules)
         except ValueError as err:
             raise FlexPoseError(str(err)) from None
         losses = history["pose_mmd"]
@@ -110,7 +112,7 @@ def main(argv: list[str] | None = None) -> dict:
         "data": str(args.data), "skeleton": skeleton, "training_poses": len(train_kp), "held_out_poses": len(held_kp),
         "flip_augmentation": not args.no_flip, "steps": args.steps, "batch_size": args.batch_size,
         "init_from": args.base,
-        "refit": ("mapping network as an autoencoder's decoder over the inverted training poses"
+        "refit": (f"{'+'.join(modules)} as an autoencoder's decoder over the inverted training poses"
                   if args.objective == "autoencoder" else
                   "mapping network only" if modules == ("f",) else "mapping network and style layers")
         + " (examples/refit_mapping.py)",

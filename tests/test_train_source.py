@@ -265,10 +265,10 @@ def test_resume_check_reads_fields_a_later_release_added_as_their_defaults(tmp_p
         check_resume_config(tmp_path, {"steps_done": 3, "base": {**config, "bank_size": 7}}, defaults={"base": config})
 
 
-def test_refit_mapping_autoencoder_reconstructs_the_training_poses_and_moves_only_f(tmp_path):
+def test_refit_mapping_autoencoder_reconstructs_the_training_poses_and_moves_only_what_it_trains(tmp_path):
     """``--objective autoencoder`` inverts the training poses, trains f with an encoder so that the
-    poses come back through it (the reconstruction falls), changes nothing but f and w_avg, and refuses
-    to train the style layers with it before anything is written."""
+    poses come back through it (the reconstruction falls), changes nothing but f and w_avg (and phi when
+    asked), and refuses modules without f before anything is written."""
     base = tmp_path / "base"
     subprocess.run(_cmd(base, 4), check=True, capture_output=True, env=ENV, timeout=600)
     out = tmp_path / "autoencoded"
@@ -286,11 +286,21 @@ def test_refit_mapping_autoencoder_reconstructs_the_training_poses_and_moves_onl
     assert moved and all(k.startswith("f.") for k in moved) and set(a) == set(b)  # the encoder is not saved
     assert FlexPoseGenerator.from_pretrained(out).config.mapping == "mlp"
 
-    bad = [*script, "--modules", "f,A"]
-    bad[bad.index("--output_dir") + 1] = str(tmp_path / "bad")
-    proc = subprocess.run(bad, check=False, capture_output=True, text=True, env=ENV, timeout=600)
-    assert proc.returncode != 0 and "Traceback" not in proc.stderr and "trains f only" in proc.stderr
-    assert not (tmp_path / "bad").exists()
+    # --modules f,phi trains the synthesis network with f, and nothing else
+    with_phi = [*script, "--modules", "f,phi", "--steps", "2"]
+    with_phi[with_phi.index("--output_dir") + 1] = str(tmp_path / "with_phi")
+    subprocess.run(with_phi, check=True, capture_output=True, text=True, env=ENV, timeout=600)
+    c = load_file(str(tmp_path / "with_phi" / "model.safetensors"))
+    moved = {k for k in a if k != "w_avg" and not torch.equal(a[k], c[k])}
+    assert any(k.startswith("phi.") for k in moved) and all(k.startswith(("f.", "phi.")) for k in moved)
+    assert "f+phi" in json.loads((tmp_path / "with_phi" / "training_summary.json").read_text())["refit"]
+
+    for modules in ("phi", "f,g"):  # f is what the objective refits; unknown modules are refused
+        bad = [*script, "--modules", modules]
+        bad[bad.index("--output_dir") + 1] = str(tmp_path / "bad")
+        proc = subprocess.run(bad, check=False, capture_output=True, text=True, env=ENV, timeout=600)
+        assert proc.returncode != 0 and "Traceback" not in proc.stderr and f"--modules '{modules}'" in proc.stderr
+        assert not (tmp_path / "bad").exists()
 
 
 def test_autoencoded_refit_refuses_a_bank_mapping_and_bad_settings_before_inverting():
