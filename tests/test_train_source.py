@@ -146,6 +146,12 @@ def test_train_source_two_processes_stay_in_sync(tmp_path):
     assert (tmp_path / "mp" / "model.safetensors").exists()
 
 
+def _moved_weights(before: dict, folder: Path) -> set[str]:
+    """Names of the weights (w_avg aside) that differ between ``before`` and ``folder``'s generator."""
+    after = load_file(str(folder / "model.safetensors"))
+    return {k for k in before if k != "w_avg" and not torch.equal(before[k], after[k])}
+
+
 def test_refit_mapping_moves_only_f_keeps_the_split_and_bundles_after_its_base(tmp_path):
     """examples/refit_mapping.py trains the mapping network alone (phi, A and the critic stay as they
     were; ``--modules f,A`` adds the style layers), writes a complete generator folder whose summary
@@ -161,7 +167,7 @@ def test_refit_mapping_moves_only_f_keeps_the_split_and_bundles_after_its_base(t
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert set(result) == {"before", "after"} and 0.5 <= result["after"]["nn1"] <= 1
     a, b = load_file(str(base / "model.safetensors")), load_file(str(out / "model.safetensors"))
-    moved = {k for k in a if k != "w_avg" and not torch.equal(a[k], b[k])}
+    moved = _moved_weights(a, out)
     assert moved and all(k.startswith("f.") for k in moved)
     assert not torch.equal(a["w_avg"], b["w_avg"])  # re-estimated for the new f
     critic_a = load_file(str(base / "discriminator" / "model.safetensors"))
@@ -183,8 +189,7 @@ def test_refit_mapping_moves_only_f_keeps_the_split_and_bundles_after_its_base(t
     both = [*script, "--modules", "f,A", "--steps", "2"]
     both[both.index("--output_dir") + 1] = str(tmp_path / "refit_fa")
     subprocess.run(both, check=True, capture_output=True, text=True, env=ENV, timeout=600)
-    c = load_file(str(tmp_path / "refit_fa" / "model.safetensors"))
-    moved = {k for k in a if k != "w_avg" and not torch.equal(a[k], c[k])}
+    moved = _moved_weights(a, tmp_path / "refit_fa")
     assert any(k.startswith("A.") for k in moved) and all(k.startswith(("f.", "A.")) for k in moved)
     assert "style layers" in json.loads((tmp_path / "refit_fa" / "training_summary.json").read_text())["refit"]
     both[both.index("f,A")] = "f,phi"
@@ -282,7 +287,7 @@ def test_refit_mapping_autoencoder_reconstructs_the_training_poses_and_moves_onl
     assert last < 0.8 * first, (first, last)
     assert "autoencoder" in summary["refit"] and summary["reconstruction_weight"] == 3.0
     a, b = load_file(str(base / "model.safetensors")), load_file(str(out / "model.safetensors"))
-    moved = {k for k in a if k != "w_avg" and not torch.equal(a[k], b[k])}
+    moved = _moved_weights(a, out)
     assert moved and all(k.startswith("f.") for k in moved) and set(a) == set(b)  # the encoder is not saved
     assert FlexPoseGenerator.from_pretrained(out).config.mapping == "mlp"
 
@@ -290,8 +295,7 @@ def test_refit_mapping_autoencoder_reconstructs_the_training_poses_and_moves_onl
     with_phi = [*script, "--modules", "f,phi", "--steps", "2"]
     with_phi[with_phi.index("--output_dir") + 1] = str(tmp_path / "with_phi")
     subprocess.run(with_phi, check=True, capture_output=True, text=True, env=ENV, timeout=600)
-    c = load_file(str(tmp_path / "with_phi" / "model.safetensors"))
-    moved = {k for k in a if k != "w_avg" and not torch.equal(a[k], c[k])}
+    moved = _moved_weights(a, tmp_path / "with_phi")
     assert any(k.startswith("phi.") for k in moved) and all(k.startswith(("f.", "phi.")) for k in moved)
     assert "f+phi" in json.loads((tmp_path / "with_phi" / "training_summary.json").read_text())["refit"]
 

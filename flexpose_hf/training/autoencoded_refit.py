@@ -74,7 +74,7 @@ def refit_mapping_autoencoded(generator: torch.nn.Module, unit_poses: np.ndarray
     optimizer = torch.optim.Adam([*trained, *encoder.parameters()], lr=learning_rate, betas=(0.5, 0.99))
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * s / steps)))
     history: dict[str, list[float]] = {"reconstruction": [], "latent_mmd": [], "pose_mmd": []}
-    for _ in tqdm(range(steps), desc="refit f (autoencoder)", disable=not progress, leave=False):
+    for _ in tqdm(range(steps), desc=f"refit {'+'.join(modules)} (autoencoder)", disable=not progress, leave=False):
         index = torch.randint(len(codes), (batch_size,), generator=gen)
         z_codes = encoder(codes[index])
         reconstruction = (decoded_vectors(generator, generator.f(z_codes)) - real[index]).pow(2).sum(1).mean()
