@@ -15,6 +15,9 @@ over the training poses inverted to w, beside the pose MMD (``flexpose_hf/traini
 
     python examples/refit_mapping.py --base helen-face --data ../shared/data/300w_helen/trainset \\
         --objective autoencoder --steps 3000 --output_dir runs/helen-face-autoencoded
+
+With it, ``--modules f,phi`` (or ``f,A,phi``) lets the synthesis network (and the style layers) train with f
+toward the same three terms, for a phi that cannot draw the training poses from any code.
 """
 
 from __future__ import annotations
