@@ -152,6 +152,23 @@ def _moved_weights(before: dict, folder: Path) -> set[str]:
     return {k for k in before if k != "w_avg" and not torch.equal(before[k], after[k])}
 
 
+def _refit_with_modules(script: list[str], out: Path, modules: str, before: dict) -> tuple[set[str], str]:
+    """Run the refit ``script`` for 2 steps with ``--modules``; the weights it moved and its summary's ``refit``."""
+    cmd = [*script, "--modules", modules, "--steps", "2"]
+    cmd[cmd.index("--output_dir") + 1] = str(out)
+    subprocess.run(cmd, check=True, capture_output=True, text=True, env=ENV, timeout=600)
+    return _moved_weights(before, out), json.loads((out / "training_summary.json").read_text())["refit"]
+
+
+def _assert_modules_refused(script: list[str], out: Path, modules: str) -> None:
+    """``--modules`` is refused with a message naming it, no traceback, and nothing written."""
+    cmd = [*script, "--modules", modules]
+    cmd[cmd.index("--output_dir") + 1] = str(out)
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, env=ENV, timeout=600)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr and f"--modules '{modules}'" in proc.stderr
+    assert not out.exists()
+
+
 def test_refit_mapping_moves_only_f_keeps_the_split_and_bundles_after_its_base(tmp_path):
     """examples/refit_mapping.py trains the mapping network alone (phi, A and the critic stay as they
     were; ``--modules f,A`` adds the style layers), writes a complete generator folder whose summary
@@ -186,17 +203,10 @@ def test_refit_mapping_moves_only_f_keeps_the_split_and_bundles_after_its_base(t
     assert merge_stages(base_summary, summary)["steps"] == 4 + 5
 
     # --modules f,A trains the style layers too, and nothing else; an unknown module is refused first.
-    both = [*script, "--modules", "f,A", "--steps", "2"]
-    both[both.index("--output_dir") + 1] = str(tmp_path / "refit_fa")
-    subprocess.run(both, check=True, capture_output=True, text=True, env=ENV, timeout=600)
-    moved = _moved_weights(a, tmp_path / "refit_fa")
+    moved, refit = _refit_with_modules(script, tmp_path / "refit_fa", "f,A", a)
     assert any(k.startswith("A.") for k in moved) and all(k.startswith(("f.", "A.")) for k in moved)
-    assert "style layers" in json.loads((tmp_path / "refit_fa" / "training_summary.json").read_text())["refit"]
-    both[both.index("f,A")] = "f,phi"
-    both[both.index("--output_dir") + 1] = str(tmp_path / "refit_bad")
-    proc = subprocess.run(both, check=False, capture_output=True, text=True, env=ENV, timeout=600)
-    assert proc.returncode != 0 and "Traceback" not in proc.stderr and "--modules 'f,phi'" in proc.stderr
-    assert not (tmp_path / "refit_bad").exists()
+    assert "style layers" in refit
+    _assert_modules_refused(script, tmp_path / "refit_bad", "f,phi")
 
     from flexpose_hf.io import write_npz
 
@@ -292,19 +302,11 @@ def test_refit_mapping_autoencoder_reconstructs_the_training_poses_and_moves_onl
     assert FlexPoseGenerator.from_pretrained(out).config.mapping == "mlp"
 
     # --modules f,phi trains the synthesis network with f, and nothing else
-    with_phi = [*script, "--modules", "f,phi", "--steps", "2"]
-    with_phi[with_phi.index("--output_dir") + 1] = str(tmp_path / "with_phi")
-    subprocess.run(with_phi, check=True, capture_output=True, text=True, env=ENV, timeout=600)
-    moved = _moved_weights(a, tmp_path / "with_phi")
+    moved, refit = _refit_with_modules(script, tmp_path / "with_phi", "f,phi", a)
     assert any(k.startswith("phi.") for k in moved) and all(k.startswith(("f.", "phi.")) for k in moved)
-    assert "f+phi" in json.loads((tmp_path / "with_phi" / "training_summary.json").read_text())["refit"]
-
+    assert "f+phi" in refit
     for modules in ("phi", "f,g"):  # f is what the objective refits; unknown modules are refused
-        bad = [*script, "--modules", modules]
-        bad[bad.index("--output_dir") + 1] = str(tmp_path / "bad")
-        proc = subprocess.run(bad, check=False, capture_output=True, text=True, env=ENV, timeout=600)
-        assert proc.returncode != 0 and "Traceback" not in proc.stderr and f"--modules '{modules}'" in proc.stderr
-        assert not (tmp_path / "bad").exists()
+        _assert_modules_refused(script, tmp_path / "bad", modules)
 
 
 def test_autoencoded_refit_refuses_a_bank_mapping_and_bad_settings_before_inverting():
