@@ -147,18 +147,30 @@ def mapping_sentence(config: dict) -> str:
     return "`f` the mapping MLP (tau also maps the outputs of its linear layers by default)"
 
 
+def shape_sentence(config: dict) -> str:
+    """The card's sentence on the point distribution model, if the generator has one."""
+    components = config.get("shape_components", 0)
+    if not components:
+        return ""
+    joints = get_skeleton(config["skeleton"]).num_joints if "skeleton" in config else None
+    of = f" of {2 * joints}" if joints else ""
+    return (f" The decoded keypoints then pass a point distribution model: each shape is projected onto {components}{of} "
+            "principal shape directions of the training poses, which removes the decoding noise off them "
+            "(`examples/fit_shape_model.py`; fixed buffers that adapters train through).")
+
+
 def write_generator_card(directory: str | os.PathLike, summary: dict, repo: str | None = None) -> ModelCard:
     """Write ``README.md`` for a trained generator folder from its training summary."""
     directory = Path(directory)
     final = summary.get("final_metrics", {})
+    config = read_json(directory / "config.json") if (directory / "config.json").is_file() else {}
     card = render_card(
         "generator", generator_card_data(datasets=[TRAINING_DATASETS[summary["skeleton"]]]
                                           if summary["skeleton"] in TRAINING_DATASETS else None),
         picture=picture("samples.png", "samples from this generator", directory),
         name=directory.name, repo=HUB_IDS.get(repo, repo) if repo else directory.name, skeleton=summary["skeleton"],
         num_joints=get_skeleton(summary["skeleton"]).num_joints, data=Path(str(summary["data"])).name,
-        mapping_sentence=mapping_sentence(read_json(directory / "config.json") if (directory / "config.json").is_file()
-                                          else {}),
+        mapping_sentence=mapping_sentence(config), shape_sentence=shape_sentence(config),
         training_poses=summary["training_poses"], held_out_poses=summary["held_out_poses"],
         flips="yes" if summary.get("flip_augmentation") else "no", steps=summary["steps"],
         batch_size=summary["batch_size"], wall_minutes=summary.get("wall_minutes_total",

@@ -84,7 +84,8 @@ def main() -> None:
         shutil.copy2(run / item, dest / item)
         shutil.copy2(run / "discriminator" / item, dest / "discriminator" / item)
     (dest / "training_summary.json").write_text(json.dumps(summary, indent=2))
-    grids = sorted((run / "samples").glob("step-*.png"))
+    # a training run's grids are step-*.png (the last is the newest); a fit without steps writes one grid
+    grids = sorted((run / "samples").glob("step-*.png")) or sorted((run / "samples").glob("*.png"))
     if grids:
         shutil.copy2(grids[-1], dest / "samples.png")
     write_generator_card(dest, summary, repo=args.name)

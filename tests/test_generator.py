@@ -150,3 +150,53 @@ def test_inversion_finds_codes_that_redraw_generated_poses():
     assert codes.shape == (16, 16) and errors.mean() < 0.5 * start.mean()
     with pytest.raises(ValueError, match="complete poses"):
         invert_poses(g, np.full((2, 14, 2), np.nan, np.float32), progress=False)
+
+
+def _lsp_poses(n: int, seed: int = 0) -> np.ndarray:
+    """``n`` LSP-skeleton poses that vary along three fixed directions of joint offsets (plus position and size)."""
+    rng = np.random.default_rng(seed)
+    mean, directions = rng.normal(0, 1, (14, 2)), rng.normal(0, 0.3, (3, 14, 2))
+    shapes = mean + np.einsum("nk,kjd->njd", rng.normal(0, 1, (n, 3)), directions)
+    return shapes * rng.uniform(20, 60, (n, 1, 1)) + rng.uniform(-50, 50, (n, 1, 2))
+
+
+def test_shape_model_projects_samples_onto_the_training_shapes_and_survives_save_and_load(tmp_path):
+    """A point distribution model fitted to poses that vary along three directions keeps exactly those:
+    such poses pass unchanged (position and size put back), generated shapes lose what lies off them,
+    the weights stay the base's, and the model saves, loads and names itself in its card."""
+    from flexpose_hf.models.shape_model import fit_shape_basis
+    from flexpose_hf.poses import normalize_poses
+    from flexpose_hf.training.shape_fit import with_shape_model
+
+    poses = _lsp_poses(200)
+    base = FlexPoseGenerator(SMALL)
+    shaped, report = with_shape_model(base, poses, variance=0.999)
+    # normalizing by the RMS size is not linear, so three directions of offsets span a few more of shapes
+    assert 3 <= report["components"] == shaped.config.shape_components < 10 and report["variance_kept"] >= 0.999
+    basis = shaped.shape_model.basis
+    torch.testing.assert_close(basis @ basis.T, torch.eye(len(basis)), atol=1e-5, rtol=0)
+    real = torch.from_numpy(poses[:20]).float()
+    torch.testing.assert_close(shaped.shape_model(real), real, atol=2e-3 * float(real.abs().max()), rtol=0)
+
+    z = torch.randn(64, SMALL.z_dim)
+    raw, projected = base(z, output="keypoints"), shaped(z, output="keypoints")
+    assert not torch.allclose(raw, projected, atol=1e-2)
+    shapes = torch.from_numpy(normalize_poses(projected.detach().double().numpy())).flatten(1) - shaped.shape_model.mean.double()
+    off_subspace = shapes - shapes @ basis.double().T @ basis.double()
+    assert float(off_subspace.abs().max()) < 1e-4
+    torch.testing.assert_close(raw.mean(1), projected.mean(1), atol=1e-4, rtol=0)  # position kept
+    assert all(torch.equal(v, shaped.state_dict()[k]) for k, v in base.state_dict().items())
+
+    shaped.save_pretrained(tmp_path / "shaped")
+    back = FlexPoseGenerator.from_pretrained(tmp_path / "shaped")
+    assert back.config.shape_components == report["components"]
+    np.testing.assert_array_equal(back.sample(8, seed=3)["keypoints"], shaped.sample(8, seed=3)["keypoints"])
+    assert "point distribution model" in (tmp_path / "shaped" / "README.md").read_text()
+    assert "point distribution model" not in FlexPoseGenerator(SMALL).generate_model_card().text
+
+    with pytest.raises(ValueError, match="variance must be in"):
+        fit_shape_basis(poses, variance=1.0)
+    with pytest.raises(ValueError, match="at least two complete poses"):
+        fit_shape_basis(np.concatenate([poses[:1], np.full((3, 14, 2), np.nan)]))
+    with pytest.raises(CheckpointError, match="shape_components"):
+        FlexPoseGeneratorConfig(skeleton="lsp14", shape_components=-1)

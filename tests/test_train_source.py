@@ -321,3 +321,31 @@ def test_autoencoded_refit_refuses_a_bank_mapping_and_bad_settings_before_invert
     mlp = FlexPoseGenerator(FlexPoseGeneratorConfig(skeleton="lsp14", channels=[8, 8, 8], z_dim=8, w_dim=16))
     with pytest.raises(ValueError, match="reconstruction_weight >= 0"):
         refit_mapping_autoencoded(mlp, poses, steps=1, reconstruction_weight=-1, progress=False)
+
+
+def test_fit_shape_model_adds_a_projection_and_changes_no_weight(tmp_path):
+    """examples/fit_shape_model.py gives the base a point distribution model of its training split (and
+    mirror images), leaves every weight as it was, records the fit, and refuses a bad --variance before
+    anything is written."""
+    base = tmp_path / "base"
+    subprocess.run(_cmd(base, 4), check=True, capture_output=True, env=ENV, timeout=600)
+    out = tmp_path / "shaped"
+    script = [sys.executable, str(REPO / "examples" / "fit_shape_model.py"), "--base", str(base),
+              "--data", str(tmp_path / "train.npz"), "--output_dir", str(out), "--variance", "0.9", "--eval_samples", "60"]
+    proc = subprocess.run(script, check=True, capture_output=True, text=True, env=ENV, timeout=600)
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    summary = json.loads((out / "training_summary.json").read_text())
+    assert result["components"] == summary["shape_model"]["components"] < 2 * 17
+    assert summary["shape_model"]["poses"] == 2 * (60 - 12) and summary["shape_model"]["variance_kept"] >= 0.9
+    generator = FlexPoseGenerator.from_pretrained(out)
+    assert generator.config.shape_components == result["components"]
+    a, b = load_file(str(base / "model.safetensors")), load_file(str(out / "model.safetensors"))
+    assert set(b) - set(a) == {"shape_model.mean", "shape_model.basis"}
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert "point distribution model" in (out / "README.md").read_text()
+
+    bad = [*script[:-4], "--variance", "1.5"]
+    bad[bad.index("--output_dir") + 1] = str(tmp_path / "bad")
+    proc = subprocess.run(bad, check=False, capture_output=True, text=True, env=ENV, timeout=600)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr and "--variance must be in (0, 1)" in proc.stderr
+    assert not (tmp_path / "bad").exists()

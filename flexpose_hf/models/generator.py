@@ -33,6 +33,7 @@ from ..skeletons import get_skeleton
 from ..utils import read_safetensors, save_safetensors
 from .layers import ModulatedConv2d, spatial_soft_argmax
 from .mapping import LatentBankMapping, MappingNetwork
+from .shape_model import ShapeModel
 
 
 @dataclass
@@ -50,6 +51,7 @@ class FlexPoseGeneratorConfig:
     sigma: float | None = None
     mapping: str = "mlp"  # f: "mlp" (MappingNetwork) or "bank" (LatentBankMapping over bank_size w codes)
     bank_size: int = 0
+    shape_components: int = 0  # > 0: decoded keypoints pass a fitted point distribution model (shape_model.py)
 
     def __post_init__(self) -> None:
         get_skeleton(self.skeleton)  # raises a clear error for an unknown skeleton
@@ -58,6 +60,8 @@ class FlexPoseGeneratorConfig:
         if self.mapping == "bank" and (self.bank_size < 1 or self.z_dim < 2):
             raise CheckpointError(f"config: a 'bank' mapping needs bank_size >= 1 and z_dim >= 2, got "
                                   f"bank_size {self.bank_size}, z_dim {self.z_dim}")
+        if self.shape_components < 0:
+            raise CheckpointError(f"config 'shape_components' must be >= 0, got {self.shape_components}")
         if len(self.channels) < 2:
             raise CheckpointError("config 'channels' needs at least two stages (4x4 and 8x8)")
         if self.heatmap_resolution > self.resolution:
@@ -147,6 +151,7 @@ class FlexPoseGenerator(
         # Soft-argmax sharpness, learned.
         self.heatmap_log_temperature = nn.Parameter(torch.tensor(1.5))
         self.register_buffer("w_avg", torch.zeros(config.w_dim))
+        self.shape_model = ShapeModel(skeleton.num_joints, config.shape_components) if config.shape_components else None
 
     # --- the decomposition -----------------------------------------------------------------------
     @property
@@ -178,7 +183,8 @@ class FlexPoseGenerator(
         logits = self.phi(styles) * self.heatmap_log_temperature.exp()
         grid = spatial_soft_argmax(logits)  # pixel units of the heatmap grid
         factor = self.config.resolution / self.config.heatmap_resolution
-        return (grid + 0.5) * factor - 0.5
+        keypoints = (grid + 0.5) * factor - 0.5
+        return keypoints if self.shape_model is None else self.shape_model(keypoints)
 
     def synthesis(self, styles: list[torch.Tensor]) -> torch.Tensor:
         """phi: styles -> N x C x R x R skeleton images."""
@@ -260,7 +266,7 @@ class FlexPoseGenerator(
     def generate_model_card(self, *args: Any, **kwargs: Any) -> ModelCard:
         """The card saved by ``save_pretrained``/``push_to_hub``: the loaded folder's own card when it has
         one (it records data, command and measured metrics), else one rendered from the config."""
-        from ..hub import generator_card_data, hub_id, mapping_sentence, picture, render_card
+        from ..hub import generator_card_data, hub_id, mapping_sentence, picture, render_card, shape_sentence
 
         source = getattr(self, "_source_dir", None)
         if source and (Path(source) / "README.md").exists():
@@ -271,7 +277,8 @@ class FlexPoseGenerator(
             "generator", generator_card_data(), picture=picture("samples.png", "samples", None),
             name=self.name_or_path or "flexpose-generator", repo=repo or "YOUR-NAME/flexpose-generator",
             skeleton=self.config.skeleton, num_joints=self.codec.num_joints, data=unknown,
-            mapping_sentence=mapping_sentence(self.config.to_dict()), training_poses=unknown,
+            mapping_sentence=mapping_sentence(self.config.to_dict()),
+            shape_sentence=shape_sentence(self.config.to_dict()), training_poses=unknown,
             held_out_poses=unknown, flips=unknown, steps=unknown, batch_size=unknown, wall_minutes=unknown,
             hardware=unknown, parameters=f"{sum(p.numel() for p in self.parameters()):,}", command=unknown,
             samples_vs_held_out=0, eval_joints=unknown, metrics_table="(no metrics recorded)",
