@@ -247,11 +247,16 @@ def init_from_pretrained(name: str, generator: FlexPoseGenerator, discriminator:
     this run's freshly built models, refusing another architecture or skeleton by name."""
     trained = FlexPoseGenerator.from_pretrained(name)
     ours, theirs = generator.config.to_dict(), trained.config.to_dict()
-    differ = [f"{k}: {name} {theirs.get(k)!r}, this run {v!r}" for k, v in ours.items() if theirs.get(k) != v]
+    # a point distribution model is fitted after training (examples/fit_shape_model.py), not trained
+    differ = [f"{k}: {name} {theirs.get(k)!r}, this run {v!r}" for k, v in ours.items()
+              if theirs.get(k) != v and k != "shape_components"]
     if differ:
         raise FlexPoseError(f"--init_from {name}: it was trained with another configuration (" + "; ".join(differ)
                             + "). Pass its architecture flags, or train on data with its skeleton.")
-    generator.load_state_dict(trained.state_dict())
+    generator.load_state_dict({k: v for k, v in trained.state_dict().items() if not k.startswith("shape_model.")})
+    if trained.shape_model is not None:
+        logger.warning("--init_from %s: its point distribution model is left out (training moves what it was fitted "
+                       "to); fit one to the result with examples/fit_shape_model.py", name)
     critic = Path(generator_dir(name)) / "discriminator"
     if critic.is_dir():
         discriminator.load_state_dict(PoseDiscriminator.from_pretrained(critic).state_dict())

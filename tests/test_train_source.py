@@ -326,7 +326,7 @@ def test_autoencoded_refit_refuses_a_bank_mapping_and_bad_settings_before_invert
 def test_fit_shape_model_adds_a_projection_and_changes_no_weight(tmp_path):
     """examples/fit_shape_model.py gives the base a point distribution model of its training split (and
     mirror images), leaves every weight as it was, records the fit, and refuses a bad --variance before
-    anything is written."""
+    anything is written; train_source --init_from such a generator trains on without it."""
     base = tmp_path / "base"
     subprocess.run(_cmd(base, 4), check=True, capture_output=True, env=ENV, timeout=600)
     out = tmp_path / "shaped"
@@ -343,6 +343,13 @@ def test_fit_shape_model_adds_a_projection_and_changes_no_weight(tmp_path):
     assert set(b) - set(a) == {"shape_model.mean", "shape_model.basis"}
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert "point distribution model" in (out / "README.md").read_text()
+
+    # training on from it starts from its weights and leaves the shape model out, saying so
+    warm = tmp_path / "warm"
+    proc = subprocess.run(_cmd(warm, 2, ["--init_from", str(out), "--encoder_warmup_steps", "2"]), check=True,
+                          capture_output=True, text=True, env=ENV, timeout=600)
+    assert "point distribution model is left out" in proc.stderr
+    assert FlexPoseGenerator.from_pretrained(warm).config.shape_components == 0
 
     bad = [*script[:-4], "--variance", "1.5"]
     bad[bad.index("--output_dir") + 1] = str(tmp_path / "bad")
