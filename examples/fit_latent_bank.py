@@ -26,7 +26,7 @@ import numpy as np
 from flexpose_hf import FlexPoseGenerator
 from flexpose_hf.errors import FlexPoseError
 from flexpose_hf.metrics import evaluate_poses
-from flexpose_hf.training.base_run import add_base_arguments, load_base_run
+from flexpose_hf.training.base_run import add_base_arguments, load_base_run, refit_summary
 from flexpose_hf.training.data import flip_poses, to_unit_poses
 from flexpose_hf.training.export import write_generator_folder
 from flexpose_hf.training.latent_bank import DEFAULT_BANDWIDTHS, fit_latent_bank
@@ -88,20 +88,11 @@ def main(argv: list[str] | None = None) -> dict:
     after = {**measure(banked), "step": 0, "minutes": seconds / 60}
     logger.info("bandwidth %.2f; before %s; after %s", report["bandwidth"],
                 {k: round(before[k], 3) for k in REPORTED}, {k: round(after[k], 3) for k in REPORTED})
-    summary = {
-        "data": str(args.data), "skeleton": skeleton, "training_poses": len(train_kp), "held_out_poses": len(held_kp),
-        "flip_augmentation": not args.no_flip, "steps": 0, "batch_size": 512, "init_from": args.base,
-        "refit": f"mapping replaced by a latent bank of {report['bank_size']} inverted training poses, kernel "
-                 f"bandwidth {report['bandwidth']} chosen on the held-out split (examples/fit_latent_bank.py)",
-        "latent_bank": report,
-        "wall_minutes_this_run": round(seconds / 60, 2),
-        "parameters": sum(p.numel() for p in banked.parameters()),
-        "metrics_before_refit": {k: v for k, v in before.items() if isinstance(v, (int, float))},
-        "final_metrics": {k: v for k, v in after.items() if isinstance(v, (int, float))},
-        "history": [after],
-        "command": "python examples/fit_latent_bank.py " + " ".join(
-            f"--{k} {v}" for k, v in vars(args).items() if v not in (None, False)),
-    }
+    summary = refit_summary(
+        args, run, banked, "fit_latent_bank.py",
+        f"mapping replaced by a latent bank of {report['bank_size']} inverted training poses, kernel bandwidth "
+        f"{report['bandwidth']} chosen on the held-out split (examples/fit_latent_bank.py)",
+        before, after, seconds, steps=0, batch_size=512, training_poses=len(train_kp), latent_bank=report)
     write_generator_folder(banked, run.base_dir, args.output_dir, summary, "latent-bank.png")
     print(json.dumps({"bandwidth": report["bandwidth"], "before": {k: round(before[k], 4) for k in REPORTED},
                       "after": {k: round(after[k], 4) for k in REPORTED}}))

@@ -25,7 +25,7 @@ import numpy as np
 from flexpose_hf import FlexPoseGenerator
 from flexpose_hf.errors import FlexPoseError
 from flexpose_hf.metrics import evaluate_poses
-from flexpose_hf.training.base_run import add_base_arguments, load_base_run
+from flexpose_hf.training.base_run import add_base_arguments, load_base_run, refit_summary
 from flexpose_hf.training.data import flip_poses
 from flexpose_hf.training.export import write_generator_folder
 from flexpose_hf.training.shape_fit import with_shape_model
@@ -64,21 +64,11 @@ def main(argv: list[str] | None = None) -> dict:
     logger.info("%d of %d shape directions (%.2f%% of the variance); before %s; after %s", report["components"],
                 report["of"], 100 * report["variance_kept"], {k: round(before[k], 3) for k in REPORTED},
                 {k: round(after[k], 3) for k in REPORTED})
-    summary = {
-        "data": str(args.data), "skeleton": skeleton, "training_poses": len(train_kp), "held_out_poses": len(held_kp),
-        "flip_augmentation": not args.no_flip, "steps": 0, "batch_size": 0, "init_from": args.base,
-        "refit": f"keypoints projected onto {report['components']} of {report['of']} principal shape directions of "
-                 f"the training poses ({100 * report['variance_kept']:.1f}% of their variance; "
-                 "examples/fit_shape_model.py)",
-        "shape_model": report,
-        "wall_minutes_this_run": round(seconds / 60, 2),
-        "parameters": sum(p.numel() for p in shaped.parameters()),
-        "metrics_before_refit": {k: v for k, v in before.items() if isinstance(v, (int, float))},
-        "final_metrics": {k: v for k, v in after.items() if isinstance(v, (int, float))},
-        "history": [after],
-        "command": "python examples/fit_shape_model.py " + " ".join(
-            f"--{k} {v}" for k, v in vars(args).items() if v not in (None, False)),
-    }
+    summary = refit_summary(
+        args, run, shaped, "fit_shape_model.py",
+        f"keypoints projected onto {report['components']} of {report['of']} principal shape directions of the "
+        f"training poses ({100 * report['variance_kept']:.1f}% of their variance; examples/fit_shape_model.py)",
+        before, after, seconds, steps=0, batch_size=0, shape_model=report)
     write_generator_folder(shaped, run.base_dir, args.output_dir, summary, "shape-model.png")
     print(json.dumps({**report, "before": {k: round(before[k], 4) for k in REPORTED},
                       "after": {k: round(after[k], 4) for k in REPORTED}}))

@@ -34,7 +34,7 @@ import torch
 from flexpose_hf.errors import FlexPoseError
 from flexpose_hf.metrics import evaluate_poses
 from flexpose_hf.training.autoencoded_refit import AUTOENCODER_MODULES, refit_mapping_autoencoded
-from flexpose_hf.training.base_run import add_base_arguments, load_base_run
+from flexpose_hf.training.base_run import add_base_arguments, load_base_run, refit_summary
 from flexpose_hf.training.data import PoseSampler, flip_poses, to_unit_poses
 from flexpose_hf.training.export import write_generator_folder
 from flexpose_hf.training.refit import REFIT_MODULES, refit_mapping
@@ -111,22 +111,12 @@ def main(argv: list[str] | None = None) -> dict:
     after = {**measure(), "step": args.steps, "minutes": seconds / 60}
     logger.info("after %d steps (%.1f min): %s", args.steps, seconds / 60, {k: round(after[k], 3) for k in REPORTED})
 
-    summary = {
-        "data": str(args.data), "skeleton": skeleton, "training_poses": len(train_kp), "held_out_poses": len(held_kp),
-        "flip_augmentation": not args.no_flip, "steps": args.steps, "batch_size": args.batch_size,
-        "init_from": args.base,
-        "refit": (f"{'+'.join(modules)} as an autoencoder's decoder over the inverted training poses"
-                  if args.objective == "autoencoder" else
-                  "mapping network only" if modules == ("f",) else "mapping network and style layers")
-        + " (examples/refit_mapping.py)",
-        "wall_minutes_this_run": round(seconds / 60, 2),
-        "parameters": sum(p.numel() for p in generator.parameters()),
-        "metrics_before_refit": {k: v for k, v in before.items() if isinstance(v, (int, float))},
-        "final_metrics": {k: v for k, v in after.items() if isinstance(v, (int, float))},
-        "history": [after], "loss_first_last": [losses[0], losses[-1]], **extra,
-        "command": "python examples/refit_mapping.py " + " ".join(
-            f"--{k} {v}" for k, v in vars(args).items() if v not in (None, False)),
-    }
+    refit = (f"{'+'.join(modules)} as an autoencoder's decoder over the inverted training poses"
+             if args.objective == "autoencoder" else
+             "mapping network only" if modules == ("f",) else "mapping network and style layers")
+    summary = refit_summary(args, run, generator, "refit_mapping.py", refit + " (examples/refit_mapping.py)",
+                            before, after, seconds, steps=args.steps, batch_size=args.batch_size,
+                            loss_first_last=[losses[0], losses[-1]], **extra)
     write_generator_folder(generator, run.base_dir, args.output_dir, summary, f"step-{args.steps:06d}.png")
     print(json.dumps({"before": {k: round(before[k], 4) for k in REPORTED},
                       "after": {k: round(after[k], 4) for k in REPORTED}}))

@@ -60,3 +60,22 @@ def load_base_run(args: argparse.Namespace) -> BaseRun:
     train, held = split_source(pose_arrays(dataset)[0], held_out, args.seed)
     joints = args.eval_joints or ("limbs" if skeleton != "face68" else "shared")
     return BaseRun(generator, base_dir, skeleton, train, held, joints)
+
+
+def refit_summary(args: argparse.Namespace, run: BaseRun, generator: FlexPoseGenerator, script: str, refit: str,
+                  before: dict, after: dict, seconds: float, steps: int, batch_size: int,
+                  training_poses: int | None = None, **extra: object) -> dict:
+    """The ``training_summary.json`` of a re-fit (``examples/<script>``): data, split, what changed and
+    how (``refit``), metrics before and after on the held-out split, wall time and the command."""
+    numbers = lambda metrics: {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+    return {
+        "data": str(args.data), "skeleton": run.skeleton,
+        "training_poses": len(run.train) if training_poses is None else training_poses,
+        "held_out_poses": len(run.held_out), "flip_augmentation": not args.no_flip, "steps": steps,
+        "batch_size": batch_size, "init_from": args.base, "refit": refit, **extra,
+        "wall_minutes_this_run": round(seconds / 60, 2),
+        "parameters": sum(p.numel() for p in generator.parameters()),
+        "metrics_before_refit": numbers(before), "final_metrics": numbers(after), "history": [after],
+        "command": f"python examples/{script} " + " ".join(
+            f"--{k} {v}" for k, v in vars(args).items() if v not in (None, False)),
+    }
