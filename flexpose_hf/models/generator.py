@@ -4,7 +4,8 @@
 layer per synthesis layer (so PEFT methods can target ``A.<i>`` by name), and ``phi`` runs
 modulated, demodulated convolutions from a learned constant to per-joint heatmap logits. The
 heatmaps pass a keypoint bottleneck (spatial soft-argmax) and are re-drawn by the
-``SkeletonImageCodec``, so every output is a sharp skeleton image that decodes exactly.
+``SkeletonImageCodec``, so every output is a sharp skeleton image that decodes exactly. A generator
+may also carry a fitted point distribution model after the bottleneck (``shape_model.py``).
 """
 
 from __future__ import annotations
