@@ -188,3 +188,33 @@ def test_lora_baseline_targets_the_same_layers(base):
     model = get_peft_model(base, LoraConfig(r=2, target_modules=["A.0", "A.1"], init_lora_weights=True))
     names = [n for n, p in model.named_parameters() if p.requires_grad]
     assert names and all("lora_" in n for n in names)
+
+
+def test_tau_on_a_generator_with_a_shape_model_stays_on_its_shapes_and_merges_exactly(base, tmp_path):
+    """A shape model after the bottleneck is not an adapter target: tau moves the samples within the
+    fitted shape directions, saves and loads with peft, and merges into the same outputs."""
+    from flexpose_hf.poses import normalize_poses
+    from flexpose_hf.training.shape_fit import with_shape_model
+
+    rng = torch.Generator().manual_seed(1)
+    poses = (torch.randn(16, 2, generator=rng) + torch.einsum("nk,kjd->njd", torch.randn(300, 4, generator=rng),
+                                                              0.3 * torch.randn(4, 16, 2, generator=rng))).numpy()
+    shaped, _ = with_shape_model(base, poses, variance=0.999)
+    shaped.save_pretrained(tmp_path / "shaped")
+    model = get_peft_model(FlexPoseGenerator.from_pretrained(tmp_path / "shaped"), TauConfig(layers=[0, 1]))
+    assert not list(model.get_base_model().shape_model.parameters())  # fixed buffers: nothing to train there
+    _perturb(model)
+    z = torch.randn(32, 8)
+    adapted = model.generate_keypoints(z).detach()
+    with model.disable_adapter():
+        assert not torch.allclose(model.generate_keypoints(z), adapted, atol=1e-3)
+    mean, basis = shaped.shape_model.mean.double(), shaped.shape_model.basis.double()
+    offsets = torch.from_numpy(normalize_poses(adapted.double().numpy())).flatten(1) - mean
+    assert float((offsets - offsets @ basis.T @ basis).abs().max()) < 1e-4
+
+    model.save_pretrained(tmp_path / "adapter", save_embedding_layers=False)
+    loaded = PeftModel.from_pretrained(FlexPoseGenerator.from_pretrained(tmp_path / "shaped"), tmp_path / "adapter")
+    torch.testing.assert_close(loaded.generate_keypoints(z).detach(), adapted)
+    merged = loaded.merge_and_unload()
+    assert merged.config.shape_components == shaped.config.shape_components
+    torch.testing.assert_close(merged.generate_keypoints(z).detach(), adapted, atol=1e-5, rtol=1e-5)
