@@ -2,7 +2,7 @@
 
 Real landmark shapes, with translation and scale removed, vary along a few principal directions; what
 lies outside them is annotation noise. The heatmap bottleneck adds its own decoding noise there,
-several times the real shapes' own (the face generator: 1.5x to 3.9x along the smallest tenth of the
+several times the real shapes' own (the face generator: 1.6x to 3.9x along the four smallest tenths of the
 training shapes' components, BENCHMARKS.md). ``ShapeModel`` projects each decoded shape onto the
 leading components of the training shapes and puts its position and size back, so samples keep what
 the generator draws and lose only the noise off the shape subspace. It is linear, differentiable and
