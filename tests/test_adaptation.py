@@ -18,6 +18,7 @@ from flexpose_hf.adaptation.run import run_adaptation
 from flexpose_hf.cli import main
 from flexpose_hf.io import load_poses
 from flexpose_hf.loading import load_generator, sample_poses
+from flexpose_hf.skeletons import get_skeleton
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "flexpose_hf" / "data" / "coco_demo_10.json"
@@ -420,6 +421,24 @@ def test_target_poses_lacking_a_joint_are_named_not_dropped_silently(tiny_base, 
     assert len(picked.shots) == 9 and 3 not in picked.rows
     assert "1 of 10 poses lack a joint the base needs and are not used (rows 3;" in caplog.text
     assert "left_ankle (1)" in caplog.text
+
+
+def test_a_joint_no_pose_labels_is_left_out_not_every_pose(tiny_base, tmp_path, caplog):
+    from flexpose_hf.adaptation.run import select_shots
+
+    doc = json.loads(DEMO.read_text())
+    ankle = doc["categories"][0]["keypoints"].index("left_ankle")
+    for ann in doc["annotations"]:
+        ann["keypoints"][3 * ankle: 3 * ankle + 3] = [0, 0, 0]
+    path = tmp_path / "no_ankle.json"
+    path.write_text(json.dumps(doc))
+    with caplog.at_level("WARNING"):
+        picked = select_shots(str(path), "mpii16", None, None, 0)
+    assert len(picked.shots) == 10
+    assert "no pose labels left_ankle; adapting on the other" in caplog.text
+    assert np.isnan(picked.shots[:, get_skeleton("mpii16").index("left_ankle")]).all()
+    metrics = run_adaptation(str(path), str(tmp_path / "o"), base=str(tiny_base), steps=2, progress=False)
+    assert "left_ankle" not in metrics["joints_judged"] and "right_ankle" in metrics["joints_judged"]
 
 
 def test_new_options_are_refused_before_writing(tiny_base, tmp_path, capsys):

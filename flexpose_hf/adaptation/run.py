@@ -83,6 +83,7 @@ def select_shots(target: str, base_skeleton: str, fmt: str | None, shots: int | 
         raise FlexPoseError(
             f"{target}: skeleton {tskel!r} shares only {int(available.sum())} joints with the base skeleton "
             f"{base_skeleton!r} ({', '.join(shared_joints(tskel, base_skeleton)) or 'none'}); need 6")
+    available = drop_unlabelled_joints(target, converted, available, get_skeleton(base_skeleton).joints)
     missing = np.isnan(converted[:, available]).any(-1)  # poses x shared joints
     usable = np.flatnonzero(~missing.any(1))
     if len(usable) == 0:
@@ -99,6 +100,23 @@ def select_shots(target: str, base_skeleton: str, fmt: str | None, shots: int | 
         chosen = usable
     held = np.setdiff1d(usable, chosen)
     return TargetShots(converted[chosen], converted[held], tskel, chosen, dataset)
+
+
+def drop_unlabelled_joints(target: str, converted: np.ndarray, available: np.ndarray,
+                           joints: tuple[str, ...]) -> np.ndarray:
+    """``available`` without the joints that no pose of the file labels (a skeleton's joint its
+    annotators never mark, e.g. the head top): adapting on the rest beats refusing every pose."""
+    labelled = ~np.isnan(converted).any(-1).all(0)
+    never = available & ~labelled
+    if not never.any():
+        return available
+    kept = available & labelled
+    names = ", ".join(j for j, n in zip(joints, never) if n)
+    if kept.sum() < 6:
+        raise FlexPoseError(f"{target}: no pose labels {names}, which leaves {int(kept.sum())} joints shared with "
+                            "the base; need 6")
+    logger.warning("%s: no pose labels %s; adapting on the other %d joints", target, names, int(kept.sum()))
+    return kept
 
 
 def warn_incomplete(target: str, missing: np.ndarray, joints: np.ndarray) -> None:
