@@ -1,6 +1,7 @@
 """Completion of partial annotations: error of filled joints on held-out target poses.
 
     python benchmarks/completion.py --data ../shared/data [--setting mpii->rope] [--seeds 3]
+    python benchmarks/completion.py --data ../shared/data --setting lsp_far0      # far_targets.py's clusters
 
 Hides a random 30% of the joints of held-out target poses (seeded), fills them with the adapted
 generator, the source generator, the mean target pose (the shots' mean, placed by the labelled
@@ -93,9 +94,19 @@ def main() -> None:
     ap.add_argument("--hide", type=float, default=0.3)
     ap.add_argument("--seeds", type=int, default=3, help="draws of shots (and hidden joints)")
     args = ap.parse_args()
-    setting = settings(args.data)[args.setting]
-    source = load_generator(setting["base"])
-    pool, mask = target_pool(setting, source.config.skeleton)
+    if args.setting.startswith("lsp_far"):
+        from far_targets import BASE, far_clusters
+
+        setting = {"base": BASE}
+        source = load_generator(BASE)
+        far = far_clusters(args.data, source)
+        if args.setting not in far:
+            raise SystemExit(f"--setting {args.setting}: far_targets.py builds {', '.join(far)}")
+        pool, mask = far[args.setting]["pool"], far[args.setting]["mask"]
+    else:
+        setting = settings(args.data)[args.setting]
+        source = load_generator(setting["base"])
+        pool, mask = target_pool(setting, source.config.skeleton)
     draws = [one_draw(setting, source, pool, mask, args, seed) for seed in range(args.seeds)]
     print(f"| method ({args.setting}, {args.shots} shots, up to {args.poses} held-out poses, "
           f"{int(args.hide * 100)}% joints hidden) | error of filled joints / torso, per draw | mean |\n|---|---|---|")
