@@ -9,7 +9,7 @@ source samples' own median nearest-neighbour distance), and the two farthest clu
 (same shots, latents and metrics) and append to `OUT/runs.jsonl`, so `shots_table.py` reads them.
 
     OMP_NUM_THREADS=1 python benchmarks/far_targets.py --data ../shared/data --out benchmarks/results/far \
-        --methods source,floor,tau,finetune --shots 10,50
+        --methods source,floor,augment_shots,tau,finetune --shots 10,50
     python benchmarks/shots_table.py benchmarks/results/far/runs.jsonl
 """
 
@@ -72,7 +72,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--methods", default="source,floor,tau,finetune")
+    p.add_argument("--methods", default="source,floor,augment_shots,tau,finetune")
     p.add_argument("--shots", default="10,50")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--steps", type=int, default=harness.AdaptConfig.steps)

@@ -35,7 +35,7 @@ from ..training.data import to_unit_poses
 from ..utils import atomic_write_text
 from .methods import MethodOptions, check_method
 from .objective import DIVERGENCE_NAMES
-from .trainer import AdaptConfig, AdaptResult, adapt
+from .trainer import MIN_SHARED_JOINTS, AdaptConfig, AdaptResult, adapt
 
 logger = logging.getLogger(__name__)
 
@@ -112,9 +112,9 @@ def drop_unlabelled_joints(target: str, converted: np.ndarray, available: np.nda
         return available
     kept = available & labelled
     names = ", ".join(j for j, n in zip(joints, never) if n)
-    if kept.sum() < 6:
+    if kept.sum() < MIN_SHARED_JOINTS:
         raise FlexPoseError(f"{target}: no pose labels {names}, which leaves {int(kept.sum())} joints shared with "
-                            "the base; need 6")
+                            f"the base; need {MIN_SHARED_JOINTS}")
     logger.warning("%s: no pose labels %s; adapting on the other %d joints", target, names, int(kept.sum()))
     return kept
 
