@@ -119,7 +119,7 @@ def adapt_from_args(args: argparse.Namespace, accelerator=None) -> dict:
         overrides["prior_shots"] = args.prior_shots
     return run_adaptation(
         target=args.target, output_dir=args.output_dir, base=args.base, format=args.format, shots=args.shots,
-        seed=args.seed, method=args.method, steps=args.steps, overwrite=args.overwrite,
+        shot_groups=args.shot_groups, seed=args.seed, method=args.method, steps=args.steps, overwrite=args.overwrite,
         resume_from_checkpoint=args.resume_from_checkpoint, num_samples=args.num_samples,
         push_to_hub=args.push_to_hub, hub_model_id=args.hub_model_id, hub_dataset_id=args.hub_dataset_id,
         options=options,
@@ -210,6 +210,10 @@ def add_adapt_arguments(p: argparse.ArgumentParser) -> None:
     _add(p, "--target", required=True, help="target pose annotations (any supported format)")
     _add(p, "--format", default=None, help="format of --target (detected if omitted)")
     _add(p, "--shots", type=int, default=None, help="use K target poses (seeded); default: all of them")
+    _add(p, "--shot-groups", default=None, metavar="REGEX",
+         help="regular expression on the image name naming a pose's video or person (its first group if "
+              "it has one, e.g. '^([^/]+)/' for a folder per video): the K shots come from K different groups "
+              "and the held-out poses from the other groups")
     _add(p, "--seed", type=int, default=0, help="seed of the shot choice, latents and pool draws")
     _add(p, "--method", default="tau", choices=["tau", "lora", "lora_all", "freezed", "finetune", "adaptor"],
          help="what trains: tau (FlexPose) or a baseline, all with the same objective")

@@ -441,6 +441,39 @@ def test_a_joint_no_pose_labels_is_left_out_not_every_pose(tiny_base, tmp_path, 
     assert "left_ankle" not in metrics["joints_judged"] and "right_ankle" in metrics["joints_judged"]
 
 
+def test_shot_groups_draw_shots_from_different_videos_and_hold_out_only_the_others(tiny_base, tmp_path, capsys):
+    from flexpose_hf.adaptation.run import select_shots
+
+    doc = json.loads(DEMO.read_text())
+    frames = [dict(doc["annotations"][3 * v + f], id=10 * v + f + 1, image_id=10 * v + f + 1)
+              for v in range(3) for f in range(3)]  # 3 videos x 3 frames, 9 different poses
+    doc["images"] = [dict(doc["images"][0], id=a["id"], file_name=f"video{a['id'] // 10}/frame{a['id'] % 10}.jpg")
+                     for a in frames]
+    doc["annotations"] = frames
+    path = tmp_path / "frames.json"
+    path.write_text(json.dumps(doc))
+    for seed in range(5):
+        picked = select_shots(str(path), "mpii16", None, 2, seed, shot_groups=r"^(video\d+)/")
+        videos = [picked.dataset[int(r)]["image"].split("/")[0] for r in picked.rows]
+        assert len(set(videos)) == 2 and len(picked.held_out) == 3 and picked.grouping["left_out"] == 4
+    out = tmp_path / "o"
+    metrics = run_adaptation(str(path), str(out), base=str(tiny_base), shots=2, shot_groups=r"^(video\d+)/",
+                             steps=2, progress=False)
+    assert metrics["shot_groups"] == {"pattern": r"^(video\d+)/", "groups": 3, "left_out": 4}
+    assert metrics["strength"]["distinct_shots"] == 2
+    assert "--shot-groups" in (out / "README.md").read_text()
+    for flags, message in ((["--shots", "4"], "only 3 groups"), (["--shots", "2", "--shot-groups", "^clip"],
+                           "matches no part of the image name of 9 poses (row 0 'video0/frame1.jpg'"),
+                           (["--shots", "2", "--shot-groups", "(unclosed"], "is not a regular expression"),
+                           ([], "--shot-groups needs --shots")):
+        argv = ["adapt", "--base", str(tiny_base), "--target", str(path), "--output-dir", str(tmp_path / "x"), *flags]
+        if "--shot-groups" not in flags:
+            argv += ["--shot-groups", "^(video\\d+)/"]
+        assert main(argv) != 0
+        assert message in capsys.readouterr().err
+        assert not (tmp_path / "x").exists()
+
+
 def test_new_options_are_refused_before_writing(tiny_base, tmp_path, capsys):
     out = tmp_path / "previous"
     out.mkdir()

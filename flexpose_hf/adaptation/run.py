@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -65,13 +66,49 @@ class TargetShots:
     skeleton: str  # the target file's own skeleton
     rows: np.ndarray  # dataset rows of the shots
     dataset: object
+    grouping: dict | None = None  # with --shot-groups: the pattern and how many groups and poses it left out
 
 
-def select_shots(target: str, base_skeleton: str, fmt: str | None, shots: int | None, seed: int) -> TargetShots:
+def pose_groups(dataset, rows: np.ndarray, pattern: str, target: str) -> np.ndarray:
+    """The group of each pose of ``rows``: what the regular expression ``pattern`` matches in its image
+    name (its first parenthesised group if it has one), e.g. the video folder or a person's id."""
+    try:
+        regex = re.compile(pattern)
+    except re.error as exc:
+        raise FlexPoseError(f"--shot-groups {pattern!r} is not a regular expression ({exc})") from None
+    if "image" not in dataset.column_names:
+        raise FlexPoseError(f"--shot-groups: {target} has no image names to group its poses by")
+    names = [dataset[int(i)]["image"] or "" for i in rows]
+    matches = [regex.search(name) for name in names]
+    unmatched = [i for i, m in enumerate(matches) if m is None]
+    if unmatched:
+        shown = ", ".join(f"row {int(rows[i])} {names[i]!r}" for i in unmatched[:3])
+        raise FlexPoseError(f"--shot-groups {pattern!r} matches no part of the image name of {len(unmatched)} "
+                            f"poses ({shown}{', ...' if len(unmatched) > 3 else ''})")
+    return np.array([m.group(1) if regex.groups else m.group(0) for m in matches])
+
+
+def grouped_choice(usable: np.ndarray, groups: np.ndarray, shots: int, rng: np.random.Generator,
+                   target: str) -> tuple[np.ndarray, np.ndarray]:
+    """One pose from each of ``shots`` random groups, and every pose of the other groups held out."""
+    distinct = np.unique(groups)
+    if shots > len(distinct):
+        raise FlexPoseError(f"{target}: asked for {shots} shots from different groups but --shot-groups finds "
+                            f"only {len(distinct)} groups")
+    chosen_groups = rng.choice(distinct, size=shots, replace=False)
+    chosen = np.sort([rng.choice(usable[groups == g]) for g in chosen_groups])
+    return chosen, usable[~np.isin(groups, chosen_groups)]
+
+
+def select_shots(target: str, base_skeleton: str, fmt: str | None, shots: int | None, seed: int,
+                 shot_groups: str | None = None) -> TargetShots:
     """The target poses on the base skeleton, as shots and held-out poses.
 
     Usable poses are those with every joint the target skeleton can give the base (by name or
-    derivation); with ``shots`` a seeded subset of them, the rest held out for metrics.
+    derivation); with ``shots`` a seeded subset of them, the rest held out for metrics. With
+    ``shot_groups`` (a regular expression on the image name naming a video or a person), the shots
+    come from different groups and only the other groups' poses are held out, so frames of a shot's
+    video neither count as held-out poses nor as copies of it.
     """
     dataset = load_poses(target, format=fmt)
     tskel = skeleton_of(dataset)
@@ -90,16 +127,28 @@ def select_shots(target: str, base_skeleton: str, fmt: str | None, shots: int | 
         raise FlexPoseError(f"{target}: no pose has all of the {int(available.sum())} joints shared with the base")
     if len(usable) < len(converted):
         warn_incomplete(target, missing, np.asarray(get_skeleton(base_skeleton).joints)[available])
-    if shots is not None:
+    if shot_groups is not None and shots is None:
+        raise FlexPoseError("--shot-groups needs --shots (without it every pose is a shot)")
+    grouping = None
+    if shots is None:
+        chosen, held = usable, usable[:0]
+    else:
         if shots < 1:
             raise FlexPoseError(f"--shots must be >= 1, got {shots}")
         if shots > len(usable):
             raise FlexPoseError(f"{target}: asked for {shots} shots but only {len(usable)} usable poses")
-        chosen = np.sort(np.random.default_rng(seed).choice(usable, size=shots, replace=False))
-    else:
-        chosen = usable
-    held = np.setdiff1d(usable, chosen)
-    return TargetShots(converted[chosen], converted[held], tskel, chosen, dataset)
+        rng = np.random.default_rng(seed)
+        if shot_groups is None:
+            chosen = np.sort(rng.choice(usable, size=shots, replace=False))
+            held = np.setdiff1d(usable, chosen)
+        else:
+            groups = pose_groups(dataset, usable, shot_groups, target)
+            chosen, held = grouped_choice(usable, groups, shots, rng, target)
+            grouping = {"pattern": shot_groups, "groups": len(np.unique(groups)),
+                        "left_out": len(usable) - len(chosen) - len(held)}
+            logger.info("%s: %d shots from as many of %d groups; %d other poses of their groups left out",
+                        target, shots, grouping["groups"], grouping["left_out"])
+    return TargetShots(converted[chosen], converted[held], tskel, chosen, dataset, grouping)
 
 
 def drop_unlabelled_joints(target: str, converted: np.ndarray, available: np.ndarray,
@@ -135,6 +184,7 @@ def run_adaptation(
     base: str | None = None,
     format: str | None = None,
     shots: int | None = None,
+    shot_groups: str | None = None,
     seed: int = 0,
     method: str = "tau",
     steps: int | None = None,
@@ -161,7 +211,7 @@ def run_adaptation(
     check_dataset_id(hub_dataset_id)
     check_method(method, generator, config.options)
     discriminator = load_critic(base_name) if config.adversarial_weight() > 0 else None
-    picked = select_shots(target, generator.config.skeleton, format, shots, seed)
+    picked = select_shots(target, generator.config.skeleton, format, shots, seed, shot_groups)
 
     if overwrite and out.is_dir() and resume_from_checkpoint is None:
         shutil.rmtree(out)
@@ -176,7 +226,8 @@ def run_adaptation(
     result.adapted.model.eval()
     metrics = summarize(result, config, source, picked, checksum)
     command = (f"flexpose adapt --base {base_name} --target {target} --method {method} --steps {config.steps}"
-               + (f" --shots {shots}" if shots else "") + f" --seed {seed}")
+               + (f" --shots {shots}" if shots else "") + (f" --shot-groups '{shot_groups}'" if shot_groups else "")
+               + f" --seed {seed}")
     write_outputs(out, result, config, source, picked, metrics, base_name, str(target), num_samples,
                   hub_model_id or out.name, command, [hub_dataset_id] if hub_dataset_id else None)
     shutil.rmtree(out / "checkpoints", ignore_errors=True)
@@ -226,6 +277,8 @@ def summarize(result: AdaptResult, config: AdaptConfig, source: FlexPoseGenerato
         metrics["l1_weight"] = result.adapted.l1_weight
         if config.method == "tau":
             metrics["l1_offdiagonal_weight"] = result.adapted.model.peft_config["default"].offdiagonal_weight
+    if picked.grouping is not None:
+        metrics["shot_groups"] = picked.grouping
     if len(picked.held_out) > 5:
         judged = tuple(metrics["joints_judged"])
         seed = config.seed + 1
