@@ -78,7 +78,8 @@ def pose_groups(dataset, rows: np.ndarray, pattern: str, target: str) -> np.ndar
         raise FlexPoseError(f"--shot-groups {pattern!r} is not a regular expression ({exc})") from None
     if "image" not in dataset.column_names:
         raise FlexPoseError(f"--shot-groups: {target} has no image names to group its poses by")
-    names = [dataset[int(i)]["image"] or "" for i in rows]
+    column = dataset["image"]
+    names = [column[int(i)] or "" for i in rows]
     matches = [regex.search(name) for name in names]
     unmatched = [i for i, m in enumerate(matches) if m is None]
     if unmatched:
