@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import settings, target_pool
+from harness import TargetPool, settings, split_shots, target_pool
 
 from flexpose_hf.completion import complete_poses
 from flexpose_hf.loading import load_generator
@@ -46,16 +46,16 @@ def place(template: np.ndarray, partial: np.ndarray, rotate: bool = False) -> np
     return (template - template[known].mean(0)) @ rotation * scale + partial[known].mean(0)
 
 
-def one_draw(setting: dict, source, pool: np.ndarray, mask: np.ndarray, args: argparse.Namespace,
-             seed: int) -> dict[str, float]:
+def one_draw(setting: dict, source, target: TargetPool, args: argparse.Namespace, seed: int) -> dict[str, float]:
     from flexpose_hf import FlexPoseGenerator
     from flexpose_hf.adaptation import AdaptConfig, adapt
     from flexpose_hf.training.data import to_unit_poses
 
     skeleton = source.config.skeleton
     rng = np.random.default_rng(seed)
-    perm = rng.permutation(len(pool))
-    shots, held = pool[perm[: args.shots]], pool[perm[args.shots: args.shots + args.poses]]
+    mask = target.mask
+    shots, held = split_shots(target, args.shots, rng, args.setting)
+    held = held[: args.poses]
     truth = held[:, mask]
     partial = truth.copy()
     hidden = rng.random(partial.shape[:2]) < args.hide
@@ -102,12 +102,12 @@ def main() -> None:
         far = far_clusters(args.data, source)
         if args.setting not in far:
             raise SystemExit(f"--setting {args.setting}: far_targets.py builds {', '.join(far)}")
-        pool, mask = far[args.setting]["pool"], far[args.setting]["mask"]
+        target = TargetPool(far[args.setting]["pool"], far[args.setting]["mask"])
     else:
         setting = settings(args.data)[args.setting]
         source = load_generator(setting["base"])
-        pool, mask = target_pool(setting, source.config.skeleton)
-    draws = [one_draw(setting, source, pool, mask, args, seed) for seed in range(args.seeds)]
+        target = target_pool(setting, source.config.skeleton)
+    draws = [one_draw(setting, source, target, args, seed) for seed in range(args.seeds)]
     print(f"| method ({args.setting}, {args.shots} shots, up to {args.poses} held-out poses, "
           f"{int(args.hide * 100)}% joints hidden) | error of filled joints / torso, per draw | mean |\n|---|---|---|")
     for name in draws[0]:

@@ -55,7 +55,7 @@ def kmeans(x: np.ndarray, k: int, seed: int = 0, iterations: int = 50) -> np.nda
 def far_clusters(data: Path, generator: FlexPoseGenerator) -> dict[str, dict]:
     """name -> {"pool": poses on the base skeleton, "mask", "typicality", "size"} for the two farthest clusters."""
     skeleton = generator.config.skeleton
-    pool, mask = harness.target_pool(harness.settings(data)["mpii->lsp"], skeleton)
+    pool, mask, _ = harness.target_pool(harness.settings(data)["mpii->lsp"], skeleton)
     joints = tuple(j for j in LIMB_JOINTS if j in get_skeleton(skeleton).joints)
     vectors = select_joints(pool, skeleton, joints).vectors
     source = select_joints(sample_poses(generator, 4000, seed=7), skeleton, joints).vectors
@@ -88,7 +88,7 @@ def main() -> None:
     with open(args.out / "runs.jsonl", "a") as f:
         for name, target in targets.items():
             print(f"{name}: {target['size']} poses, typicality {target['typicality']}", flush=True)
-            cache[(name, generator.config.skeleton)] = (target["pool"], target["mask"])
+            cache[(name, generator.config.skeleton)] = harness.TargetPool(target["pool"], target["mask"])
             for shots in (int(s) for s in args.shots.split(",")):
                 for seed in range(args.seeds):
                     for method in args.methods.split(","):

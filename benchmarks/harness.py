@@ -26,12 +26,14 @@ import sys
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
 from flexpose_hf import FlexPoseGenerator, load_poses, pose_arrays
 from flexpose_hf.adaptation import METHODS, AdaptConfig, MethodOptions, adapt
+from flexpose_hf.adaptation.run import grouped_choice, pose_groups
 from flexpose_hf.hub import generator_dir
 from flexpose_hf.loading import sample_poses
 from flexpose_hf.metrics import LIMB_JOINTS, evaluate_poses
@@ -73,7 +75,9 @@ def settings(data: Path) -> dict[str, dict]:
         "helen->turned": {"base": "helen-face", "target": data / "300w_helen" / "testset", "select": turned_faces,
                           "note": "HELEN test faces, the 30% most turned heads (nose offset from jaw midpoint)"},
         "mpii->market": {"base": "mpii-body", "target": data / "market1501" / "market-annotation-test.csv",
-                         "note": "Market-1501 test pedestrians (OpenPose-18); added after the defaults were chosen"},
+                         "groups": MARKET_PERSON,
+                         "note": "Market-1501 test pedestrians (OpenPose-18); added after the defaults were chosen; "
+                                 "shots from different persons, held-out poses only of the others"},
         **{f"mpii->{key}": {"base": "mpii-body", "target": data / "mpii" / "mpii_dataset.csv", "activity": activity,
                             "note": f"narrow: MPII persons of activity '{activity}' (the source saw these poses)"}
            for key, activity in NARROW_ACTIVITIES.items()},
@@ -84,6 +88,8 @@ def settings(data: Path) -> dict[str, dict]:
     }
 
 
+# Market-1501 image names start with the person's id ("0001_c1s1_...", "-1_..." for distractors).
+MARKET_PERSON = r"^(-?\d+)_"
 NARROW_ACTIVITIES = {"yoga": "yoga, Power", "skiing": "skiing, downhill", "rope": "rope skipping, general"}
 
 
@@ -95,23 +101,47 @@ def mpii_rows(csv_path: Path, column: str, value: str) -> np.ndarray:
         return np.array([i for i, row in enumerate(csv.DictReader(f)) if row[column] == value])
 
 
-def target_pool(setting: dict, base_skeleton: str) -> tuple[np.ndarray, np.ndarray]:
-    """Usable target poses on the base skeleton and the mask of joints the target provides."""
+class TargetPool(NamedTuple):
+    """A setting's usable target poses on the base skeleton, the joints it provides, and each pose's
+    group (the person or video its image name names; None when the setting has no ``groups``)."""
+
+    poses: np.ndarray
+    mask: np.ndarray
+    groups: np.ndarray | None = None
+
+
+def target_pool(setting: dict, base_skeleton: str) -> TargetPool:
+    """Usable target poses on the base skeleton, the mask of joints the target provides, their groups."""
     ds = load_poses(setting["target"])
     kp, vis = pose_arrays(ds)
+    rows = np.arange(len(kp))
     tskel = json.loads(ds.info.description)["flexpose"]["skeleton"]
     if "select" in setting:
-        kp, vis = kp[setting["select"](kp)], vis[setting["select"](kp)]
+        rows = rows[setting["select"](kp)]
     for column in ("activity", "category"):
         if column in setting:
-            rows = mpii_rows(setting["target"], column.capitalize(), setting[column])
-            keep = np.isin(np.asarray(ds["record_index"]), rows)
-            kp, vis = kp[keep], vis[keep]
-    conv, _ = convert_keypoints(kp, vis, tskel, base_skeleton)
+            wanted = mpii_rows(setting["target"], column.capitalize(), setting[column])
+            rows = rows[np.isin(np.asarray(ds["record_index"])[rows], wanted)]
+    conv, _ = convert_keypoints(kp[rows], vis[rows], tskel, base_skeleton)
     probe, _ = convert_keypoints(np.zeros((1, get_skeleton(tskel).num_joints, 2)), None, tskel, base_skeleton)
     mask = ~np.isnan(probe[0]).any(-1)
-    usable = conv[~np.isnan(conv[:, mask]).any(axis=(1, 2))]
-    return usable, mask
+    complete = ~np.isnan(conv[:, mask]).any(axis=(1, 2))
+    groups = None
+    if "groups" in setting:
+        groups = pose_groups(ds, rows[complete], setting["groups"], str(setting["target"]))
+    return TargetPool(conv[complete], mask, groups)
+
+
+def split_shots(target: TargetPool, shots: int, rng: np.random.Generator,
+                name: str = "target") -> tuple[np.ndarray, np.ndarray]:
+    """``shots`` target poses and the held-out rest, drawn with ``rng``; with groups, the shots come
+    from different groups and the held-out poses only from the other groups (as ``flexpose adapt
+    --shot-groups`` and the protocol draw frames of videos)."""
+    if target.groups is None:
+        perm = rng.permutation(len(target.poses))
+        return target.poses[perm[:shots]], target.poses[perm[shots:]]
+    chosen, held = grouped_choice(np.arange(len(target.poses)), target.groups, shots, rng, name)
+    return target.poses[chosen], target.poses[held]
 
 
 def augment_shots(unit_shots: np.ndarray, skeleton: str, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -140,16 +170,20 @@ def run_one(setting_name: str, setting: dict, method: str, shots: int, seed: int
     key = (setting_name, skeleton)
     if key not in cache:
         cache[key] = target_pool(setting, skeleton)
-    pool, mask = cache[key]
+    target = cache[key]
+    mask = target.mask
     joints = tuple(j for j, m in zip(get_skeleton(skeleton).joints, mask) if m)
     if skeleton != "face68":  # bodies are compared on the 12 limb joints (../shared/EVALUATION.md)
         joints = tuple(j for j in LIMB_JOINTS if j in joints)
-    if len(pool) - shots < MIN_HELD_OUT:
-        return {"setting": setting_name, "method": method, "shots": shots, "seed": seed,
-                "skipped": f"only {len(pool)} usable target poses: {shots} shots leave fewer than {MIN_HELD_OUT} held out"}
     rng = np.random.default_rng(seed)
-    perm = rng.permutation(len(pool))
-    shot_kp, held = pool[perm[:shots]], pool[perm[shots:]]
+    if len(target.poses) - shots < MIN_HELD_OUT:  # checked before drawing: a grouped draw may refuse
+        return {"setting": setting_name, "method": method, "shots": shots, "seed": seed,
+                "skipped": f"only {len(target.poses)} usable target poses: {shots} shots leave fewer than "
+                           f"{MIN_HELD_OUT} held out"}
+    shot_kp, held = split_shots(target, shots, rng, setting_name)
+    if len(held) < MIN_HELD_OUT:
+        return {"setting": setting_name, "method": method, "shots": shots, "seed": seed,
+                "skipped": f"{shots} shots from as many groups leave {len(held)} held-out poses (< {MIN_HELD_OUT})"}
     unit_shots = to_unit_poses(shot_kp)
     record = {"setting": setting_name, "method": method, "shots": shots, "seed": seed, "steps": 0,
               "held_out": len(held), "joints": len(joints),

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from harness import settings, target_pool
+from harness import settings, split_shots, target_pool
 
 from flexpose_hf.adaptation import AdaptConfig, adapt
 from flexpose_hf.models import FlexPoseGenerator
@@ -32,11 +32,11 @@ def main() -> None:
     for name in args.settings.split(","):
         setting = all_settings[name]
         base_skeleton = FlexPoseGenerator.from_pretrained(setting["base"]).config.skeleton
-        pool, _ = target_pool(setting, base_skeleton)
+        target = target_pool(setting, base_skeleton)
         for shots in (int(s) for s in args.shots.split(",")):
-            perm = np.random.default_rng(args.seed).permutation(len(pool))  # the harness's draw
+            shot_kp, _ = split_shots(target, shots, np.random.default_rng(args.seed), name)  # the harness's draw
             base = FlexPoseGenerator.from_pretrained(setting["base"])
-            result = adapt(base, to_unit_poses(pool[perm[:shots]]), AdaptConfig(seed=args.seed), progress=False)
+            result = adapt(base, to_unit_poses(shot_kp), AdaptConfig(seed=args.seed), progress=False)
             values = torch.cat([q.detach().flatten() for q in result.adapted.trainable])
             print(f"{name}, {shots} shots: {float((values == 0).float().mean()):.1%} of tau's {len(values):,} "
                   f"numbers exactly 0 (adapt {result.seconds:.1f} s)", flush=True)

@@ -125,7 +125,7 @@ def test_a_category_left_out_of_the_source_is_the_unseen_target(shared_data, tmp
         categories = [row["Category"] for row in csv.DictReader(f)]
     kept = np.load(out)["keypoints"]
     assert len(kept) == len(categories) - categories.count("winter activities")
-    target, _ = harness.target_pool(harness.settings(shared_data)["mpii->winter"], "mpii16")
+    target = harness.target_pool(harness.settings(shared_data)["mpii->winter"], "mpii16").poses
     # every winter person the harness targets (complete on its joints) is missing from the source's poses
     source = {tuple(np.round(p, 3).ravel()) for p in kept if not np.isnan(p).any()}
     assert len(target) > 500 and not any(tuple(np.round(p, 3).ravel()) in source for p in target)
@@ -141,3 +141,31 @@ def test_tables_name_a_base_that_is_not_the_bundled_one():
            "precision": 0.8, "recall": 0.9, "memorization_ratio": 1.0}
     assert "Base:" not in harness.table([row], {})
     assert "Base: mpii-body=runs/x (`--base`)" in harness.table([dict(row, base="mpii-body=runs/x")], {})
+
+
+def test_grouped_split_keeps_a_shots_person_out_of_the_held_out_poses():
+    import harness
+
+    groups = np.repeat(np.array(["a", "b", "c", "d", "e"]), [3, 1, 4, 2, 5])
+    poses = np.arange(len(groups), dtype=float)[:, None, None] * np.ones((1, 2, 2))
+    target = harness.TargetPool(poses, np.ones(2, bool), groups)
+    for seed in range(5):
+        shots, held = harness.split_shots(target, 2, np.random.default_rng(seed))
+        shot_groups = groups[shots[:, 0, 0].astype(int)]
+        held_groups = groups[held[:, 0, 0].astype(int)]
+        assert len(set(shot_groups)) == 2 and not set(shot_groups) & set(held_groups)
+        assert len(shots) + len(held) == len(groups) - sum((groups == g).sum() - 1 for g in shot_groups)
+    with pytest.raises(FlexPoseError, match="only 5 groups"):
+        harness.split_shots(target, 6, np.random.default_rng(0))
+    ungrouped = harness.TargetPool(poses, np.ones(2, bool))
+    shots, held = harness.split_shots(ungrouped, 4, np.random.default_rng(0))
+    assert len(shots) == 4 and len(held) == len(groups) - 4
+    assert not set(shots[:, 0, 0]) & set(held[:, 0, 0])
+
+
+def test_market_poses_are_grouped_by_person(shared_data):
+    import harness
+
+    target = harness.target_pool(harness.settings(shared_data)["mpii->market"], "mpii16")
+    assert target.groups is not None and len(target.groups) == len(target.poses)
+    assert 600 < len(np.unique(target.groups)) < len(target.poses) / 3  # several poses per pedestrian
