@@ -106,7 +106,7 @@ def _parse_layers(text: str) -> list[int]:
 def adapt_from_args(args: argparse.Namespace, accelerator=None) -> dict:
     """Run ``flexpose adapt`` from parsed flags (shared with examples/adapt.py)."""
     from .adaptation.methods import MethodOptions
-    from .adaptation.run import run_adaptation
+    from .adaptation.run import parse_where, run_adaptation
 
     options = MethodOptions(layers=_parse_layers(args.layers) if args.layers else None, tau_form=args.tau_form,
                             tau_rank=args.tau_rank, tau_mapping=not args.no_tau_mapping,
@@ -119,7 +119,7 @@ def adapt_from_args(args: argparse.Namespace, accelerator=None) -> dict:
         overrides["prior_shots"] = args.prior_shots
     return run_adaptation(
         target=args.target, output_dir=args.output_dir, base=args.base, format=args.format, shots=args.shots,
-        shot_groups=args.shot_groups, seed=args.seed, method=args.method, steps=args.steps, overwrite=args.overwrite,
+        shot_groups=args.shot_groups, where=parse_where(args.where), seed=args.seed, method=args.method, steps=args.steps, overwrite=args.overwrite,
         resume_from_checkpoint=args.resume_from_checkpoint, num_samples=args.num_samples,
         push_to_hub=args.push_to_hub, hub_model_id=args.hub_model_id, hub_dataset_id=args.hub_dataset_id,
         options=options,
@@ -214,6 +214,9 @@ def add_adapt_arguments(p: argparse.ArgumentParser) -> None:
          help="regular expression on the image name naming a pose's video or person (its first group if "
               "it has one, e.g. '^([^/]+)/' for a folder per video): the K shots come from K different groups "
               "and the held-out poses from the other groups")
+    _add(p, "--where", action="append", default=None, metavar="COLUMN=VALUE",
+         help="use only the poses whose text column equals the value (repeatable), e.g. 'action=tennis_serve' "
+              "on Penn Action labels or 'activity=yoga, Power' on the MPII CSV")
     _add(p, "--seed", type=int, default=0, help="seed of the shot choice, latents and pool draws")
     _add(p, "--method", default="tau", choices=["tau", "lora", "lora_all", "freezed", "finetune", "adaptor"],
          help="what trains: tau (FlexPose) or a baseline, all with the same objective")

@@ -126,6 +126,7 @@ DATA_TERMS = {
     "mpii16": "MPII Human Pose, Simplified BSD licence.",
     "face68": "300-W / HELEN landmarks, research use only.",
     "lsp14": "LSP / LSP-Extended, research use only.",
+    "penn13": "Penn Action annotations, see the dataset's terms.",
     "coco17": "COCO annotations, CC BY 4.0.",
     "openpose18": "Market-1501 keypoints, research use only.",
 }

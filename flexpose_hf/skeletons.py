@@ -167,6 +167,15 @@ LSP14 = _body(
     "Leeds Sports Pose / LSP-Extended (14 joints, LSP order; 'neck' is MPII's upper neck).",
 )
 
+PENN13 = _body(
+    "penn13",
+    ["head", "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist",
+     "left_hip", "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle"],
+    _LEGS + [("left_hip", "right_hip"), ("left_shoulder", "left_hip"), ("right_shoulder", "right_hip"),
+             ("left_shoulder", "right_shoulder"), ("head", "left_shoulder"), ("head", "right_shoulder")] + _ARMS,
+    "Penn Action (13 joints, its order; 'head' is the head's centre, none of MPII's head joints).",
+)
+
 _OPENPOSE_JOINTS = (
     "nose", "neck", "right_shoulder", "right_elbow", "right_wrist", "left_shoulder", "left_elbow",
     "left_wrist", "right_hip", "right_knee", "right_ankle", "left_hip", "left_knee", "left_ankle",
@@ -212,7 +221,7 @@ def _face68() -> Skeleton:
 
 FACE68 = _face68()
 
-for _s in (COCO17, MPII16, LSP14, OPENPOSE18, FACE68):
+for _s in (COCO17, MPII16, LSP14, PENN13, OPENPOSE18, FACE68):
     register_skeleton(_s)
 
 # Joints that may be derived from others when the source skeleton lacks them: the midpoint of two
@@ -278,10 +287,12 @@ def convert_keypoints(
 
 
 # Per-joint OKS sigmas (COCO keypoint evaluation) by joint name. Joints COCO does not annotate get
-# 0.026, the value mmpose's MPII metainfo uses for pelvis, thorax, upper neck and head top.
+# 0.026, the value mmpose's MPII metainfo uses for pelvis, thorax, upper neck and head top (and COCO
+# for the nose; Penn Action's head centre gets it too).
 _COCO_SIGMAS = {"nose": 0.026, "eye": 0.025, "ear": 0.035, "shoulder": 0.079, "elbow": 0.072, "wrist": 0.062,
                 "hip": 0.107, "knee": 0.087, "ankle": 0.089}
-_EXTRA_SIGMAS = {"pelvis": 0.026, "thorax": 0.026, "upper_neck": 0.026, "head_top": 0.026, "neck": 0.026}
+_EXTRA_SIGMAS = {"pelvis": 0.026, "thorax": 0.026, "upper_neck": 0.026, "head_top": 0.026, "neck": 0.026,
+                 "head": 0.026}
 
 
 def oks_sigmas(skeleton: str | Skeleton) -> list[float] | None:

@@ -606,3 +606,35 @@ def test_offdiagonal_weight_is_refused_when_invalid_before_anything_runs(tiny_ba
     assert main(["adapt", "--target", str(DEMO), "--base", str(tiny_base), "--output-dir", str(out),
                  "--tau-offdiagonal-weight", "-2"]) != 0
     assert not out.exists()
+
+
+def test_where_selects_one_action_of_penn_action_labels(tiny_base, tmp_path, capsys):
+    import scipy.io
+
+    from flexpose_hf.io import pose_arrays
+
+    demo = pose_arrays(load_poses(DEMO, skeleton="penn13"))[0]
+    coco = pose_arrays(load_poses(DEMO))[0]
+    demo[:, 0] = coco[:, 0]  # Penn's head centre: COCO's nose stands in
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    for video, (rows, action) in enumerate([(range(4), "squats"), (range(4, 7), "squats"), (range(7, 10), "golf")]):
+        kp = demo[list(rows)]
+        scipy.io.savemat(labels / f"{video + 1:04d}.mat", {"action": action, "x": kp[..., 0], "y": kp[..., 1],
+                                                             "visibility": np.ones(kp.shape[:2], np.uint8)})
+    out = tmp_path / "o"
+    assert main(["adapt", "--base", str(tiny_base), "--target", str(labels), "--where", "action=squats",
+                 "--shots", "2", "--shot-groups", r"^(\d+)/", "--steps", "2", "--output-dir", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["where"] == {"columns": {"action": "squats"}, "poses": 7, "of": 10}
+    assert metrics["shot_groups"] == {"pattern": r"^(\d+)/", "groups": 2, "left_out": 5}
+    assert "--where 'action=squats'" in (out / "README.md").read_text()
+    shots = json.loads((out / "shots.json").read_text())
+    assert len(shots["annotations"]) == 2 and {im["file_name"][:4] for im in shots["images"]} == {"0001", "0002"}
+    for flags, message in ((["--where", "action=golf_swing"], "no pose of"),
+                           (["--where", "sport=squats"], "has no text column 'sport'"),
+                           (["--where", "squats"], "--where expects COLUMN=VALUE")):
+        argv = ["adapt", "--base", str(tiny_base), "--target", str(labels), "--output-dir", str(tmp_path / "x"), *flags]
+        assert main(argv) != 0
+        assert message in capsys.readouterr().err
+        assert not (tmp_path / "x").exists()

@@ -7,6 +7,7 @@ import scipy.io
 
 from flexpose_hf import PoseFormatError, few_shot_split, load_poses, pose_arrays, pose_metadata, skeleton_of
 from flexpose_hf.io import complete_mask, detect_format
+from flexpose_hf.skeletons import get_skeleton
 
 # --- real files ---------------------------------------------------------------------------------
 
@@ -253,3 +254,62 @@ def test_mmpose_mpii_json_errors_name_the_record(tmp_path):
         load_poses(tmp_path / "v.json")
     (tmp_path / "ok.json").write_text(json.dumps([{**good, "joints_vis": [0] + [1] * 15}]))
     assert np.isnan(np.asarray(load_poses(tmp_path / "ok.json")[0]["keypoints"], float)[0]).all()
+
+
+def write_penn_video(path, keypoints, visibility, action):
+    """A Penn Action label file as the dataset ships it: frames x 13 arrays and the video's action."""
+    scipy.io.savemat(path, {"action": action, "pose": "front", "x": keypoints[..., 0], "y": keypoints[..., 1],
+                            "visibility": visibility.astype(np.uint8), "train": 1, "nframes": len(keypoints),
+                            "bbox": np.zeros((len(keypoints), 4)), "dimensions": [480, 640, len(keypoints)]})
+
+
+def test_penn_action_labels_folder_reads_every_frame_with_its_video_and_action(tmp_path):
+    rng = np.random.default_rng(0)
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    videos = {"0001": (rng.uniform(0, 400, (4, 13, 2)), "squats"), "0002": (rng.uniform(0, 400, (3, 13, 2)), "bowling")}
+    hidden = np.zeros((4, 13), bool)
+    hidden[1, 5] = True
+    for name, (kp, action) in videos.items():
+        write_penn_video(labels / f"{name}.mat", kp, ~hidden[: len(kp)], action)
+    (labels / "notes.txt").write_text("not a label")
+    assert detect_format(labels) == "penn_action" and detect_format(labels / "0002.mat") == "penn_action"
+    ds = load_poses(labels)
+    assert skeleton_of(ds) == "penn13" and len(ds) == 7
+    assert ds["image"][:5] == ["0001/000001.jpg", "0001/000002.jpg", "0001/000003.jpg", "0001/000004.jpg",
+                               "0002/000001.jpg"]
+    assert ds["action"] == ["squats"] * 4 + ["bowling"] * 3
+    kp, vis = pose_arrays(ds)
+    np.testing.assert_allclose(kp[:4], videos["0001"][0].astype(np.float32))
+    assert not vis[1, 5] and not vis[5, 5] and vis.sum() == 7 * 13 - 2  # occluded in both videos
+    assert not np.isnan(kp).any()  # occluded joints are still placed
+    assert get_skeleton("penn13").joints[5] == "left_wrist"
+    one = load_poses(labels / "0002.mat", skeleton="mpii16")  # by name; pelvis from the hips
+    conv = pose_arrays(one)[0]
+    s = get_skeleton("mpii16")
+    np.testing.assert_allclose(conv[:, s.index("pelvis")], videos["0002"][0][:, 7:9].mean(1), rtol=1e-5)
+    assert np.isnan(conv[:, s.index("head_top")]).all() and one["action"] == ["bowling"] * 3
+
+
+def test_penn_action_bad_files_name_the_problem(tmp_path):
+    path = tmp_path / "0001.mat"
+    scipy.io.savemat(path, {"x": np.zeros((3, 13)), "y": np.zeros((3, 13)), "visibility": np.ones((3, 12))})
+    with pytest.raises(PoseFormatError, match=r"0001.mat: .*'visibility' must all be frames x 13; got \(3, 13\), "):
+        load_poses(path, format="penn_action")
+    scipy.io.savemat(path, {"x": np.zeros((3, 13)), "visibility": np.ones((3, 13))})
+    with pytest.raises(PoseFormatError, match="no array named 'y'"):
+        load_poses(path, format="penn_action")
+    x = np.zeros((3, 13))
+    x[2, 4] = np.nan
+    scipy.io.savemat(path, {"x": x, "y": np.zeros((3, 13)), "visibility": np.ones((3, 13))})
+    with pytest.raises(PoseFormatError, match="record 2: non-finite coordinate"):
+        load_poses(path)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(PoseFormatError, match="needs .mat files; found none"):
+        load_poses(tmp_path / "empty", format="penn_action")
+
+
+def test_mpii_csv_keeps_activity_and_category_as_text_columns(shared_data):
+    ds = load_poses(shared_data / "mpii" / "mpii_dataset.csv", skeleton="lsp14")
+    assert ds["activity"][0] == "curling" and ds["category"][0] == "sports"
+    assert ds["activity"].count("yoga, Power") == 283

@@ -67,6 +67,45 @@ class TargetShots:
     rows: np.ndarray  # dataset rows of the shots
     dataset: object
     grouping: dict | None = None  # with --shot-groups: the pattern and how many groups and poses it left out
+    where: dict | None = None  # with --where: the column values kept and how many poses of the file they kept
+
+
+def select_where(dataset, where: dict[str, str], target: str):
+    """The rows of ``dataset`` whose text column equals the value, for every ``column: value`` of ``where``
+    (e.g. ``{"action": "tennis_serve"}`` on Penn Action, ``{"activity": "yoga, Power"}`` on the MPII CSV)."""
+    keep = np.ones(len(dataset), bool)
+    for column, value in where.items():
+        if column not in dataset.column_names or column in ("keypoints", "visible", "record_index"):
+            text = [c for c in dataset.column_names if c not in ("keypoints", "visible", "record_index")]
+            raise FlexPoseError(f"--where {column}=...: {target} has no text column {column!r} "
+                                f"(its columns: {', '.join(text)})")
+        values = np.asarray(dataset[column], dtype=object)
+        match = values == value
+        if not match.any():
+            known = sorted(set(map(str, values.tolist())))
+            close = [v for v in known if value.lower() in v.lower()]  # e.g. 'yoga' -> 'yoga, Power'
+            listed = close or known
+            shown = ", ".join(repr(v) for v in listed[:8]) + (f", ... ({len(listed)} values)" if len(listed) > 8 else "")
+            raise FlexPoseError(f"--where {column}={value!r}: no pose of {target} has it "
+                                f"({'values containing it' if close else column}: {shown})")
+        keep &= match
+    if not keep.any():
+        raise FlexPoseError(f"--where: no pose of {target} matches every condition "
+                            f"({', '.join(f'{k}={v!r}' for k, v in where.items())})")
+    return dataset.select(np.flatnonzero(keep).tolist())
+
+
+def parse_where(items: list[str] | None) -> dict[str, str] | None:
+    """``["column=value", ...]`` (the ``--where`` flags) -> ``{column: value}``; refuses a malformed item."""
+    if not items:
+        return None
+    where = {}
+    for item in items:
+        column, sep, value = item.partition("=")
+        if not sep or not column.strip():
+            raise FlexPoseError(f"--where expects COLUMN=VALUE, got {item!r}")
+        where[column.strip()] = value
+    return where
 
 
 def pose_groups(dataset, rows: np.ndarray, pattern: str, target: str) -> np.ndarray:
@@ -102,16 +141,23 @@ def grouped_choice(usable: np.ndarray, groups: np.ndarray, shots: int, rng: np.r
 
 
 def select_shots(target: str, base_skeleton: str, fmt: str | None, shots: int | None, seed: int,
-                 shot_groups: str | None = None) -> TargetShots:
+                 shot_groups: str | None = None, where: dict[str, str] | None = None) -> TargetShots:
     """The target poses on the base skeleton, as shots and held-out poses.
 
     Usable poses are those with every joint the target skeleton can give the base (by name or
     derivation); with ``shots`` a seeded subset of them, the rest held out for metrics. With
     ``shot_groups`` (a regular expression on the image name naming a video or a person), the shots
     come from different groups and only the other groups' poses are held out, so frames of a shot's
-    video neither count as held-out poses nor as copies of it.
+    video neither count as held-out poses nor as copies of it. With ``where`` only the poses whose text
+    columns hold those values are used (``select_where``).
     """
     dataset = load_poses(target, format=fmt)
+    selection = None
+    if where:
+        total = len(dataset)
+        dataset = select_where(dataset, where, target)
+        selection = {"columns": dict(where), "poses": len(dataset), "of": total}
+        logger.info("%s: --where keeps %d of %d poses", target, len(dataset), total)
     tskel = skeleton_of(dataset)
     kp, vis = pose_arrays(dataset)
     converted, _ = convert_keypoints(kp, vis, tskel, base_skeleton)
@@ -149,7 +195,7 @@ def select_shots(target: str, base_skeleton: str, fmt: str | None, shots: int | 
                         "left_out": len(usable) - len(chosen) - len(held)}
             logger.info("%s: %d shots from as many of %d groups; %d other poses of their groups left out",
                         target, shots, grouping["groups"], grouping["left_out"])
-    return TargetShots(converted[chosen], converted[held], tskel, chosen, dataset, grouping)
+    return TargetShots(converted[chosen], converted[held], tskel, chosen, dataset, grouping, selection)
 
 
 def drop_unlabelled_joints(target: str, converted: np.ndarray, available: np.ndarray,
@@ -186,6 +232,7 @@ def run_adaptation(
     format: str | None = None,
     shots: int | None = None,
     shot_groups: str | None = None,
+    where: dict[str, str] | None = None,
     seed: int = 0,
     method: str = "tau",
     steps: int | None = None,
@@ -212,7 +259,7 @@ def run_adaptation(
     check_dataset_id(hub_dataset_id)
     check_method(method, generator, config.options)
     discriminator = load_critic(base_name) if config.adversarial_weight() > 0 else None
-    picked = select_shots(target, generator.config.skeleton, format, shots, seed, shot_groups)
+    picked = select_shots(target, generator.config.skeleton, format, shots, seed, shot_groups, where)
 
     if overwrite and out.is_dir() and resume_from_checkpoint is None:
         shutil.rmtree(out)
@@ -227,6 +274,7 @@ def run_adaptation(
     result.adapted.model.eval()
     metrics = summarize(result, config, source, picked, checksum)
     command = (f"flexpose adapt --base {base_name} --target {target} --method {method} --steps {config.steps}"
+               + "".join(f" --where '{k}={v}'" for k, v in (where or {}).items())
                + (f" --shots {shots}" if shots else "") + (f" --shot-groups '{shot_groups}'" if shot_groups else "")
                + f" --seed {seed}")
     write_outputs(out, result, config, source, picked, metrics, base_name, str(target), num_samples,
@@ -280,6 +328,8 @@ def summarize(result: AdaptResult, config: AdaptConfig, source: FlexPoseGenerato
             metrics["l1_offdiagonal_weight"] = result.adapted.model.peft_config["default"].offdiagonal_weight
     if picked.grouping is not None:
         metrics["shot_groups"] = picked.grouping
+    if picked.where is not None:
+        metrics["where"] = picked.where
     if len(picked.held_out) > 5:
         judged = tuple(metrics["joints_judged"])
         seed = config.seed + 1

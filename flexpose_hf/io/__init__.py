@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import datasets
@@ -25,18 +26,20 @@ from .mpii import read_mmpose_mpii_json, read_mpii_csv
 from .npz import read_npz, write_npz
 from .openpose import MARKET_HEADER, read_openpose_csv
 from .parquet import read_parquet, write_parquet
+from .penn_action import is_penn_action_mat, read_penn_action
 from .pts import read_pts
 from .records import PoseRecords
 
 logger = logging.getLogger(__name__)
 
-FORMATS = ("coco", "mmpose_mpii", "mpii", "lsp", "pts", "openpose", "npz", "parquet")
+FORMATS = ("coco", "mmpose_mpii", "mpii", "lsp", "penn_action", "pts", "openpose", "npz", "parquet")
 
 _READERS: dict[str, Callable[..., PoseRecords]] = {
     "coco": lambda p, s: read_coco(p, s),
     "mpii": lambda p, s: read_mpii_csv(p),
     "mmpose_mpii": lambda p, s: read_mmpose_mpii_json(p),
     "lsp": lambda p, s: read_lsp_mat(p),
+    "penn_action": lambda p, s: read_penn_action(p),
     "pts": lambda p, s: read_pts(p, s),
     "openpose": lambda p, s: read_openpose_csv(p),
     "npz": lambda p, s: read_npz(p),
@@ -47,15 +50,17 @@ _READERS: dict[str, Callable[..., PoseRecords]] = {
 def detect_format(path: str | Path) -> str:
     """Guess the annotation format from the path and, for CSV, from the header line."""
     path = Path(path)
-    if path.is_dir():
-        return "pts"
+    if path.is_dir():  # a folder of .pts faces, or Penn Action's labels folder of one .mat per video
+        return "penn_action" if any(p.suffix.lower() == ".mat" for p in path.iterdir()) else "pts"
     suffix = path.suffix.lower()
     if suffix == ".json":  # a COCO document is an object; mmpose's MPII annotations are a list of persons
         with open(path, encoding="utf-8", errors="replace") as fh:
             start = fh.read(4096).lstrip()
         return "mmpose_mpii" if start.startswith("[") else "coco"
-    if suffix in (".mat", ".pts", ".npz", ".parquet"):
-        return {".mat": "lsp", ".pts": "pts", ".npz": "npz", ".parquet": "parquet"}[suffix]
+    if suffix == ".mat":
+        return "penn_action" if is_penn_action_mat(path) else "lsp"
+    if suffix in (".pts", ".npz", ".parquet"):
+        return {".pts": "pts", ".npz": "npz", ".parquet": "parquet"}[suffix]
     if suffix == ".csv":
         with open(path, encoding="utf-8", errors="replace") as fh:
             header = fh.readline().strip()
@@ -68,7 +73,7 @@ def detect_format(path: str | Path) -> str:
 
 
 def read_records(path: str | Path, format: str | None = None, skeleton: str | None = None) -> PoseRecords:
-    """Read one annotation file (or a folder of ``.pts``) in its own format.
+    """Read one annotation file (or a folder of ``.pts`` or of Penn Action labels) in its own format.
 
     ``skeleton`` is a hint for formats that may not name theirs: a COCO file without
     ``categories[0].keypoints``, and ``.pts`` files (face68 when not given).
@@ -96,21 +101,23 @@ def load_poses(
     """Load pose annotations as a ``datasets.Dataset``.
 
     Args:
-        path: an annotation file (COCO JSON, mmpose's MPII JSON, MPII CSV, LSP ``joints.mat``,
-            ``.pts``, Market-1501 OpenPose CSV, flexpose ``.npz`` or ``.parquet``) or a folder of ``.pts`` files.
-        format: one of ``coco, mmpose_mpii, mpii, lsp, pts, openpose, npz, parquet``; detected when omitted.
+        path: an annotation file (COCO JSON, mmpose's MPII JSON, MPII CSV, LSP ``joints.mat``, a Penn
+            Action label ``.mat``, ``.pts``, Market-1501 OpenPose CSV, flexpose ``.npz`` or ``.parquet``), a
+            folder of ``.pts`` files or Penn Action's ``labels`` folder.
+        format: one of ``coco, mmpose_mpii, mpii, lsp, penn_action, pts, openpose, npz, parquet``; detected
+            when omitted.
         skeleton: convert to this registered skeleton by joint name (missing joints stay NaN).
         complete_only: drop poses with any missing joint; the count dropped is logged and
             stored in the dataset's metadata (``pose_metadata(ds)["dropped_incomplete"]``).
 
     Rows hold ``keypoints`` (J x 2 float32, NaN where missing), ``visible`` (J bools),
-    ``source_file``, ``record_index`` and ``image``; the skeleton is in ``skeleton_of(ds)``.
+    ``source_file``, ``record_index`` and ``image``, plus the text labels the format carries (Penn
+    Action's ``action``, the MPII CSV's ``activity`` and ``category``); the skeleton is in ``skeleton_of(ds)``.
     """
     records = read_records(path, format, skeleton)
     if skeleton is not None and skeleton != records.skeleton:
         kp, vis = convert_keypoints(records.keypoints, records.visible, records.skeleton, skeleton)
-        records = PoseRecords(get_skeleton(skeleton).name, kp, vis, records.source_files,
-                              records.record_index, records.images)
+        records = replace(records, skeleton=get_skeleton(skeleton).name, keypoints=kp, visible=vis)
     meta: dict[str, object] = {"format": format or detect_format(path), "num_records": len(records.keypoints)}
     if complete_only:
         keep = complete_mask(records.keypoints)
@@ -118,10 +125,7 @@ def load_poses(
         if dropped:
             logger.warning("%s: dropped %d of %d poses with missing joints (complete_only)",
                            path, dropped, len(keep))
-        idx = np.flatnonzero(keep)
-        records = PoseRecords(records.skeleton, records.keypoints[idx], records.visible[idx],
-                              [records.source_files[i] for i in idx], [records.record_index[i] for i in idx],
-                              [records.images[i] for i in idx])
+        records = records.subset(np.flatnonzero(keep))
         meta["dropped_incomplete"] = dropped
     return records_to_dataset(records, **meta)
 

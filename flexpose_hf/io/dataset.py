@@ -17,7 +17,8 @@ logger = logging.getLogger(__name__)
 _META_KEY = "flexpose"
 
 
-def pose_features(num_joints: int) -> datasets.Features:
+def pose_features(num_joints: int, labels: tuple[str, ...] = ()) -> datasets.Features:
+    """The columns of a pose dataset, with text columns ``labels`` after the fixed ones."""
     return datasets.Features(
         {
             "keypoints": datasets.List(datasets.List(datasets.Value("float32"), length=2), length=num_joints),
@@ -26,6 +27,7 @@ def pose_features(num_joints: int) -> datasets.Features:
             "record_index": datasets.Value("int64"),
             "image": datasets.Value("string"),
             "skeleton": datasets.Value("string"),  # in every row, so it survives Parquet and push_to_hub
+            **{name: datasets.Value("string") for name in labels},
         }
     )
 
@@ -34,7 +36,7 @@ def records_to_dataset(records: PoseRecords, **meta: object) -> datasets.Dataset
     skeleton = get_skeleton(records.skeleton)
     info = datasets.DatasetInfo(
         description=json.dumps({_META_KEY: {"skeleton": skeleton.name, "joints": list(skeleton.joints), **meta}}),
-        features=pose_features(skeleton.num_joints),
+        features=pose_features(skeleton.num_joints, tuple(records.labels)),
     )
     table = {
         "keypoints": records.keypoints,
@@ -43,6 +45,7 @@ def records_to_dataset(records: PoseRecords, **meta: object) -> datasets.Dataset
         "record_index": records.record_index,
         "image": records.images,
         "skeleton": [skeleton.name] * len(records.keypoints),
+        **records.labels,
     }
     return datasets.Dataset.from_dict(table, features=info.features, info=info)
 

@@ -15,6 +15,9 @@ MPII_CSV_JOINTS = (
     "head top", "r wrist", "r elbow", "r shoulder", "l shoulder", "l elbow", "l wrist",
 )
 
+# Per-person text columns kept as labels (lower-cased), e.g. ``flexpose adapt --where 'activity=yoga, Power'``.
+MPII_CSV_LABELS = ("Activity", "Category")
+
 
 def read_mpii_csv(path: Path) -> PoseRecords:
     with open(path, newline="", encoding="utf-8") as fh:
@@ -27,6 +30,7 @@ def read_mpii_csv(path: Path) -> PoseRecords:
     except ValueError as exc:
         raise PoseFormatError(path, f"not an MPII CSV: header lacks column {str(exc).split(' ')[0]}") from None
     name_col = header.index("NAME") if "NAME" in header else None
+    label_cols = {name.lower(): header.index(name) for name in MPII_CSV_LABELS if name in header}
     body = rows[1:]
     xy = np.empty((len(body), len(MPII_CSV_JOINTS), 2), dtype=np.float64)
     for r, row in enumerate(body):
@@ -49,6 +53,7 @@ def read_mpii_csv(path: Path) -> PoseRecords:
         source_files=[str(path)] * len(body),
         record_index=list(range(len(body))),
         images=[row[name_col] if name_col is not None else "" for row in body],
+        labels={name: [row[col] for row in body] for name, col in label_cols.items()},
     )
 
 

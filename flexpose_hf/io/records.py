@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +15,9 @@ from ..skeletons import get_skeleton
 class PoseRecords:
     """Keypoints of N persons on one skeleton, with where each came from.
 
-    ``keypoints`` is N x J x 2 float32 (NaN where a joint is missing), ``visible`` N x J bool.
+    ``keypoints`` is N x J x 2 float32 (NaN where a joint is missing), ``visible`` N x J bool;
+    ``labels`` holds per-pose text columns a format carries (Penn Action's ``action``, MPII's
+    ``activity`` and ``category``), which ``flexpose adapt --where`` selects on.
     """
 
     skeleton: str
@@ -24,6 +26,7 @@ class PoseRecords:
     source_files: list[str]
     record_index: list[int]
     images: list[str]
+    labels: dict[str, list[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         skeleton = get_skeleton(self.skeleton)
@@ -36,8 +39,17 @@ class PoseRecords:
             )
         if not (len(self.visible) == len(self.source_files) == len(self.record_index) == len(self.images) == n):
             raise ValueError("PoseRecords columns have different lengths")
+        if any(len(values) != n for values in self.labels.values()):
+            raise ValueError("PoseRecords label columns have different lengths from the poses")
         self.keypoints = self.keypoints.astype(np.float32, copy=False)
         self.visible = self.visible.astype(bool, copy=False) & ~np.isnan(self.keypoints).any(-1)
+
+    def subset(self, rows: np.ndarray) -> PoseRecords:
+        """The records of ``rows`` (indices), every column and label kept."""
+        return replace(self, keypoints=self.keypoints[rows], visible=self.visible[rows],
+                       source_files=[self.source_files[i] for i in rows],
+                       record_index=[self.record_index[i] for i in rows], images=[self.images[i] for i in rows],
+                       labels={k: [v[i] for i in rows] for k, v in self.labels.items()})
 
 
 def check_finite(path: str | Path, values: np.ndarray, what: str = "coordinate") -> None:
