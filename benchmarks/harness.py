@@ -277,8 +277,9 @@ def parse_overrides(items: list[str]) -> dict:
         key, sep, text = item.partition("=")
         if not sep:
             raise SystemExit(f"--set wants FIELD=VALUE, got {item!r}")
+        python_literals = {"True": True, "False": False, "None": None}  # as Python spells them, too
         try:
-            overrides[key] = json.loads(text)
+            overrides[key] = python_literals[text] if text in python_literals else json.loads(text)
         except json.JSONDecodeError:
             overrides[key] = text
     return overrides

@@ -76,8 +76,9 @@ class AdaptConfig:
             raise FlexPoseError(f"seed must be >= 0, got {self.seed}")
         if not (self.prior_shots >= 0 and np.isfinite(self.prior_shots)):
             raise FlexPoseError(f"prior_shots must be a finite number >= 0, got {self.prior_shots}")
-        if not isinstance(self.pose_mixup, bool):
-            raise FlexPoseError(f"pose_mixup must be true or false, got {self.pose_mixup!r}")
+        for name in ("pose_mixup", "flip"):
+            if not isinstance(getattr(self, name), bool):
+                raise FlexPoseError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if not 0 <= self.mixup_share <= 1:
             raise FlexPoseError(f"mixup_share must be in [0, 1], got {self.mixup_share}")
         if self.adv_weight is not None and self.adv_weight < 0:
