@@ -500,6 +500,9 @@ def test_new_options_are_refused_before_writing(tiny_base, tmp_path, capsys):
     with pytest.raises(FlexPoseError, match="pose_mixup must be true or false, got 'yes'"):
         run_adaptation(str(DEMO), str(out), base=str(tiny_base), overwrite=True, progress=False,
                        config_overrides={"pose_mixup": "yes"})
+    with pytest.raises(FlexPoseError, match="flip must be true or false, got 'False'"):
+        run_adaptation(str(DEMO), str(out), base=str(tiny_base), overwrite=True, progress=False,
+                       config_overrides={"flip": "False"})
     with pytest.raises(FlexPoseError, match="divergence must be one of mmd, energy, sinkhorn"):
         run_adaptation(str(DEMO), str(out), base=str(tiny_base), overwrite=True, progress=False,
                        config_overrides={"divergence": "wasserstein"})
