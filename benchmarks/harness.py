@@ -81,6 +81,10 @@ def settings(data: Path) -> dict[str, dict]:
         **{f"mpii->{key}": {"base": "mpii-body", "target": data / "mpii" / "mpii_dataset.csv", "activity": activity,
                             "note": f"narrow: MPII persons of activity '{activity}' (the source saw these poses)"}
            for key, activity in NARROW_ACTIVITIES.items()},
+        "mpii->golf": {"base": "mpii-body", "target": data / "mpii" / "mpii_dataset.csv", "activity": "golf",
+                       "opt_in": True,
+                       "note": "MPII persons of activity 'golf', a handed sport (the source saw these poses; "
+                               "added after the defaults were chosen)"},
         "mpii->winter": {"base": "mpii-body", "target": data / "mpii" / "mpii_dataset.csv",
                          "category": "winter activities", "opt_in": True,
                          "note": "MPII persons of category 'winter activities' (the bundled source saw these poses; "
