@@ -75,12 +75,15 @@ def _cmd_render(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from .io import load_poses, pose_arrays, skeleton_of
+    from .io import load_poses, parse_where, pose_arrays, select_where, skeleton_of
     from .metrics import evaluate_poses, format_table
     from .utils import atomic_write_text
 
+    where = parse_where(args.where)
     samples = load_poses(args.samples, format=args.format)
     reference = load_poses(args.reference, format=args.reference_format)
+    if where:
+        reference = select_where(reference, where, args.reference)
     shots = load_poses(args.shots) if args.shots else None
     joints = args.joints if args.joints in ("shared", "limbs") else tuple(args.joints.split(","))
     result = evaluate_poses(
@@ -106,7 +109,8 @@ def _parse_layers(text: str) -> list[int]:
 def adapt_from_args(args: argparse.Namespace, accelerator=None) -> dict:
     """Run ``flexpose adapt`` from parsed flags (shared with examples/adapt.py)."""
     from .adaptation.methods import MethodOptions
-    from .adaptation.run import parse_where, run_adaptation
+    from .adaptation.run import run_adaptation
+    from .io import parse_where
 
     options = MethodOptions(layers=_parse_layers(args.layers) if args.layers else None, tau_form=args.tau_form,
                             tau_rank=args.tau_rank, tau_mapping=not args.no_tau_mapping,
@@ -424,6 +428,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shots", default=None, help="the shots used for adaptation: adds memorization")
     p.add_argument("--format", default=None, help="format of --samples (detected if omitted)")
     p.add_argument("--reference-format", default=None, help="format of --reference (detected if omitted)")
+    p.add_argument("--where", action="append", default=None, metavar="COLUMN=VALUE",
+                   help="compare with only the reference poses whose text column equals the value (repeatable), "
+                        "as flexpose adapt --where")
     p.add_argument("--joints", default="shared", help="'shared' (default), 'limbs' or comma-separated names")
     p.add_argument("--max-poses", type=int, default=2000, help="subsample each set to this many (seeded)")
     p.add_argument("--seed", type=int, default=0, help="random seed")

@@ -634,6 +634,10 @@ def test_where_selects_one_action_of_penn_action_labels(tiny_base, tmp_path, cap
     assert "--where 'action=squats'" in (out / "README.md").read_text()
     shots = json.loads((out / "shots.json").read_text())
     assert len(shots["annotations"]) == 2 and {im["file_name"][:4] for im in shots["images"]} == {"0001", "0002"}
+    for flags, references in (([], 10), (["--where", "action=squats"], 7)):  # evaluate against one action too
+        assert main(["evaluate", "--samples", str(out / "samples.json"), "--reference", str(labels), *flags,
+                     "--output", str(tmp_path / "ev.json")]) == 0
+        assert json.loads((tmp_path / "ev.json").read_text())["num_reference"] == references
     for flags, message in ((["--where", "action=golf_swing"], "no pose of"),
                            (["--where", "sport=squats"], "has no text column 'sport'"),
                            (["--where", "squats"], "--where expects COLUMN=VALUE")):

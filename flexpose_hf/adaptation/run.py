@@ -25,7 +25,7 @@ from ..codec import unit_to_canvas
 from ..drawing import pose_grid
 from ..errors import CheckpointError, FlexPoseError
 from ..hub import DEFAULT_BASE, adapter_card, generator_dir, metrics_table
-from ..io import load_poses, pose_arrays, skeleton_of
+from ..io import load_poses, pose_arrays, select_where, skeleton_of
 from ..io.export import write_coco
 from ..loading import sample_poses, write_base_fingerprint
 from ..metrics import evaluate_poses
@@ -70,44 +70,6 @@ class TargetShots:
     where: dict | None = None  # with --where: the column values kept and how many poses of the file they kept
 
 
-def select_where(dataset, where: dict[str, str], target: str):
-    """The rows of ``dataset`` whose text column equals the value, for every ``column: value`` of ``where``
-    (e.g. ``{"action": "tennis_serve"}`` on Penn Action, ``{"activity": "yoga, Power"}`` on the MPII CSV)."""
-    keep = np.ones(len(dataset), bool)
-    for column, value in where.items():
-        if column not in dataset.column_names or column in ("keypoints", "visible", "record_index"):
-            text = [c for c in dataset.column_names if c not in ("keypoints", "visible", "record_index")]
-            raise FlexPoseError(f"--where {column}=...: {target} has no text column {column!r} "
-                                f"(its columns: {', '.join(text)})")
-        values = np.asarray(dataset[column], dtype=object)
-        match = values == value
-        if not match.any():
-            known = sorted(set(map(str, values.tolist())))
-            close = [v for v in known if value.lower() in v.lower()]  # e.g. 'yoga' -> 'yoga, Power'
-            listed = close or known
-            shown = ", ".join(repr(v) for v in listed[:8]) + (f", ... ({len(listed)} values)" if len(listed) > 8 else "")
-            raise FlexPoseError(f"--where {column}={value!r}: no pose of {target} has it "
-                                f"({'values containing it' if close else column}: {shown})")
-        keep &= match
-    if not keep.any():
-        raise FlexPoseError(f"--where: no pose of {target} matches every condition "
-                            f"({', '.join(f'{k}={v!r}' for k, v in where.items())})")
-    return dataset.select(np.flatnonzero(keep).tolist())
-
-
-def parse_where(items: list[str] | None) -> dict[str, str] | None:
-    """``["column=value", ...]`` (the ``--where`` flags) -> ``{column: value}``; refuses a malformed item."""
-    if not items:
-        return None
-    where = {}
-    for item in items:
-        column, sep, value = item.partition("=")
-        if not sep or not column.strip():
-            raise FlexPoseError(f"--where expects COLUMN=VALUE, got {item!r}")
-        where[column.strip()] = value
-    return where
-
-
 def pose_groups(dataset, rows: np.ndarray, pattern: str, target: str) -> np.ndarray:
     """The group of each pose of ``rows``: what the regular expression ``pattern`` matches in its image
     name (its first parenthesised group if it has one), e.g. the video folder or a person's id."""
@@ -149,7 +111,7 @@ def select_shots(target: str, base_skeleton: str, fmt: str | None, shots: int | 
     ``shot_groups`` (a regular expression on the image name naming a video or a person), the shots
     come from different groups and only the other groups' poses are held out, so frames of a shot's
     video neither count as held-out poses nor as copies of it. With ``where`` only the poses whose text
-    columns hold those values are used (``select_where``).
+    columns hold those values are used (``io.select_where``).
     """
     dataset = load_poses(target, format=fmt)
     selection = None

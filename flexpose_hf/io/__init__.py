@@ -16,9 +16,11 @@ from .coco import read_coco
 from .dataset import (
     complete_mask,
     few_shot_split,
+    parse_where,
     pose_arrays,
     pose_metadata,
     records_to_dataset,
+    select_where,
     skeleton_of,
 )
 from .lsp import read_lsp_mat
@@ -131,6 +133,7 @@ def load_poses(
 
 
 __all__ = [
-    "FORMATS", "PoseRecords", "complete_mask", "detect_format", "few_shot_split", "load_poses",
-    "pose_arrays", "pose_metadata", "read_records", "records_to_dataset", "skeleton_of", "write_npz", "write_parquet",
+    "FORMATS", "PoseRecords", "complete_mask", "detect_format", "few_shot_split", "load_poses", "parse_where",
+    "pose_arrays", "pose_metadata", "read_records", "records_to_dataset", "select_where", "skeleton_of", "write_npz",
+    "write_parquet",
 ]

@@ -106,3 +106,41 @@ def few_shot_split(
     chosen = np.sort(rng.choice(eligible, size=shots, replace=False))
     rest = np.setdiff1d(np.arange(len(dataset)), chosen)
     return dataset.select(chosen), dataset.select(rest)
+
+
+def select_where(dataset: datasets.Dataset, where: dict[str, str], target: str) -> datasets.Dataset:
+    """The rows of ``dataset`` whose text column equals the value, for every ``column: value`` of ``where``
+    (e.g. ``{"action": "tennis_serve"}`` on Penn Action, ``{"activity": "yoga, Power"}`` on the MPII CSV)."""
+    keep = np.ones(len(dataset), bool)
+    for column, value in where.items():
+        if column not in dataset.column_names or column in ("keypoints", "visible", "record_index"):
+            text = [c for c in dataset.column_names if c not in ("keypoints", "visible", "record_index")]
+            raise FlexPoseError(f"--where {column}=...: {target} has no text column {column!r} "
+                                f"(its columns: {', '.join(text)})")
+        values = np.asarray(dataset[column], dtype=object)
+        match = values == value
+        if not match.any():
+            known = sorted(set(map(str, values.tolist())))
+            close = [v for v in known if value.lower() in v.lower()]  # e.g. 'yoga' -> 'yoga, Power'
+            listed = close or known
+            shown = ", ".join(repr(v) for v in listed[:8]) + (f", ... ({len(listed)} values)" if len(listed) > 8 else "")
+            raise FlexPoseError(f"--where {column}={value!r}: no pose of {target} has it "
+                                f"({'values containing it' if close else column}: {shown})")
+        keep &= match
+    if not keep.any():
+        raise FlexPoseError(f"--where: no pose of {target} matches every condition "
+                            f"({', '.join(f'{k}={v!r}' for k, v in where.items())})")
+    return dataset.select(np.flatnonzero(keep).tolist())
+
+
+def parse_where(items: list[str] | None) -> dict[str, str] | None:
+    """``["column=value", ...]`` (the ``--where`` flags) -> ``{column: value}``; refuses a malformed item."""
+    if not items:
+        return None
+    where = {}
+    for item in items:
+        column, sep, value = item.partition("=")
+        if not sep or not column.strip():
+            raise FlexPoseError(f"--where expects COLUMN=VALUE, got {item!r}")
+        where[column.strip()] = value
+    return where
