@@ -111,10 +111,10 @@ def few_shot_split(
 def select_where(dataset: datasets.Dataset, where: dict[str, str], target: str) -> datasets.Dataset:
     """The rows of ``dataset`` whose text column equals the value, for every ``column: value`` of ``where``
     (e.g. ``{"action": "tennis_serve"}`` on Penn Action, ``{"activity": "yoga, Power"}`` on the MPII CSV)."""
+    text = [name for name, feature in dataset.features.items() if getattr(feature, "dtype", None) == "string"]
     keep = np.ones(len(dataset), bool)
     for column, value in where.items():
-        if column not in dataset.column_names or column in ("keypoints", "visible", "record_index"):
-            text = [c for c in dataset.column_names if c not in ("keypoints", "visible", "record_index")]
+        if column not in text:
             raise FlexPoseError(f"--where {column}=...: {target} has no text column {column!r} "
                                 f"(its columns: {', '.join(text)})")
         values = np.asarray(dataset[column], dtype=object)
