@@ -35,6 +35,7 @@ from flexpose_hf import FlexPoseGenerator, load_poses, pose_arrays
 from flexpose_hf.adaptation import METHODS, AdaptConfig, MethodOptions, adapt
 from flexpose_hf.adaptation.run import grouped_choice, pose_groups
 from flexpose_hf.hub import generator_dir
+from flexpose_hf.io import SHOT_GROUPS
 from flexpose_hf.loading import sample_poses
 from flexpose_hf.metrics import LIMB_JOINTS, evaluate_poses
 from flexpose_hf.models.discriminator import load_discriminator
@@ -93,7 +94,7 @@ def settings(data: Path) -> dict[str, dict]:
 
 
 # Market-1501 image names start with the person's id ("0001_c1s1_...", "-1_..." for distractors).
-MARKET_PERSON = r"^(-?\d+)_"
+MARKET_PERSON = SHOT_GROUPS["openpose"]
 NARROW_ACTIVITIES = {"yoga": "yoga, Power", "skiing": "skiing, downhill", "rope": "rope skipping, general"}
 
 

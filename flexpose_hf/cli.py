@@ -217,7 +217,8 @@ def add_adapt_arguments(p: argparse.ArgumentParser) -> None:
     _add(p, "--shot-groups", default=None, metavar="REGEX",
          help="regular expression on the image name naming a pose's video or person (its first group if "
               "it has one, e.g. '^([^/]+)/' for a folder per video): the K shots come from K different groups "
-              "and the held-out poses from the other groups")
+              "and the held-out poses from the other groups; default: the video for Penn Action labels, the "
+              "person for Market-1501 CSVs, none for other formats; 'none' turns it off")
     _add(p, "--where", action="append", default=None, metavar="COLUMN=VALUE",
          help="use only the poses whose text column equals the value (repeatable), e.g. 'action=tennis_serve' "
               "on Penn Action labels or 'activity=yoga, Power' on the MPII CSV")

@@ -645,3 +645,34 @@ def test_where_selects_one_action_of_penn_action_labels(tiny_base, tmp_path, cap
         assert main(argv) != 0
         assert message in capsys.readouterr().err
         assert not (tmp_path / "x").exists()
+
+
+def test_penn_action_shots_come_from_different_videos_by_default(tmp_path, caplog):
+    import scipy.io
+
+    from flexpose_hf.adaptation.run import select_shots
+    from flexpose_hf.io import SHOT_GROUPS, pose_arrays
+
+    poses = pose_arrays(load_poses(DEMO, skeleton="penn13"))[0]
+    poses[:, 0] = pose_arrays(load_poses(DEMO))[0][:, 0]  # Penn's head centre: COCO's nose stands in
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    for video, rows in enumerate([range(4), range(4, 7), range(7, 10)]):  # 3 videos of 4, 3 and 3 frames
+        kp = poses[list(rows)]
+        scipy.io.savemat(labels / f"{video + 1:04d}.mat", {"action": "squats", "x": kp[..., 0], "y": kp[..., 1],
+                                                             "visibility": np.ones(kp.shape[:2], np.uint8)})
+    for seed in range(4):
+        picked = select_shots(str(labels), "mpii16", None, 2, seed)
+        video = [image.split("/")[0] for image in picked.dataset["image"]]
+        shot_videos = {video[int(r)] for r in picked.rows}
+        assert len(shot_videos) == 2  # and every frame of their videos is left out of the held-out poses:
+        assert len(picked.held_out) == sum(v not in shot_videos for v in video)
+        assert picked.grouping["pattern"] == SHOT_GROUPS["penn_action"] and picked.grouping["groups"] == 3
+    # More shots than videos: a warning, and the shots are drawn from every frame; "none" turns grouping off.
+    with caplog.at_level("WARNING"):
+        picked = select_shots(str(labels), "mpii16", None, 4, 0)
+    assert picked.grouping is None and len(picked.held_out) == 6 and "only 3 groups" in caplog.text
+    picked = select_shots(str(labels), "mpii16", None, 2, 0, shot_groups="none")
+    assert picked.grouping is None and len(picked.held_out) == 8
+    with pytest.raises(FlexPoseError, match="only 3 groups"):  # asked for explicitly, it stays an error
+        select_shots(str(labels), "mpii16", None, 4, 0, shot_groups=SHOT_GROUPS["penn_action"])

@@ -25,7 +25,7 @@ from ..codec import unit_to_canvas
 from ..drawing import pose_grid
 from ..errors import CheckpointError, FlexPoseError
 from ..hub import DEFAULT_BASE, adapter_card, generator_dir, metrics_table
-from ..io import load_poses, pose_arrays, select_where, skeleton_of
+from ..io import SHOT_GROUPS, load_poses, pose_arrays, pose_metadata, select_where, skeleton_of
 from ..io.export import write_coco
 from ..loading import sample_poses, write_base_fingerprint
 from ..metrics import evaluate_poses
@@ -41,6 +41,7 @@ from .trainer import MIN_SHARED_JOINTS, AdaptConfig, AdaptResult, adapt
 logger = logging.getLogger(__name__)
 
 SAMPLE_CANVAS = 256  # pixels of the COCO canvas that samples are written on
+NO_GROUPS = "none"  # --shot-groups value that draws the shots from every pose, whatever the format
 
 
 def check_output_dir(output_dir: Path, overwrite: bool, resuming: bool) -> None:
@@ -110,7 +111,10 @@ def select_shots(target: str, base_skeleton: str, fmt: str | None, shots: int | 
     derivation); with ``shots`` a seeded subset of them, the rest held out for metrics. With
     ``shot_groups`` (a regular expression on the image name naming a video or a person), the shots
     come from different groups and only the other groups' poses are held out, so frames of a shot's
-    video neither count as held-out poses nor as copies of it. With ``where`` only the poses whose text
+    video neither count as held-out poses nor as copies of it. Formats whose image names carry the
+    video or person (``io.SHOT_GROUPS``: Penn Action, Market-1501) are grouped so by default, falling
+    back to every pose (with a warning) when a name does not match or there are fewer groups than
+    shots; ``shot_groups="none"`` turns the grouping off. With ``where`` only the poses whose text
     columns hold those values are used (``io.select_where``).
     """
     dataset = load_poses(target, format=fmt)
@@ -136,7 +140,7 @@ def select_shots(target: str, base_skeleton: str, fmt: str | None, shots: int | 
         raise FlexPoseError(f"{target}: no pose has all of the {int(available.sum())} joints shared with the base")
     if len(usable) < len(converted):
         warn_incomplete(target, missing, np.asarray(get_skeleton(base_skeleton).joints)[available])
-    if shot_groups is not None and shots is None:
+    if shot_groups not in (None, NO_GROUPS) and shots is None:
         raise FlexPoseError("--shot-groups needs --shots (without it every pose is a shot)")
     grouping = None
     if shots is None:
@@ -147,16 +151,26 @@ def select_shots(target: str, base_skeleton: str, fmt: str | None, shots: int | 
         if shots > len(usable):
             raise FlexPoseError(f"{target}: asked for {shots} shots but only {len(usable)} usable poses")
         rng = np.random.default_rng(seed)
-        if shot_groups is None:
+        pattern = SHOT_GROUPS.get(pose_metadata(dataset)["format"]) if shot_groups is None else shot_groups
+        chosen = held = None
+        if pattern not in (None, NO_GROUPS):
+            try:
+                groups = pose_groups(dataset, usable, pattern, target)
+                chosen, held = grouped_choice(usable, groups, shots, rng, target)
+            except FlexPoseError as exc:
+                if shot_groups is not None:  # asked for: its failure is the user's to see
+                    raise
+                logger.warning("%s; drawing the shots from every pose instead (--shot-groups to choose the "
+                               "groups)", exc)
+        if chosen is None:
             chosen = np.sort(rng.choice(usable, size=shots, replace=False))
             held = np.setdiff1d(usable, chosen)
         else:
-            groups = pose_groups(dataset, usable, shot_groups, target)
-            chosen, held = grouped_choice(usable, groups, shots, rng, target)
-            grouping = {"pattern": shot_groups, "groups": len(np.unique(groups)),
+            grouping = {"pattern": pattern, "groups": len(np.unique(groups)),
                         "left_out": len(usable) - len(chosen) - len(held)}
-            logger.info("%s: %d shots from as many of %d groups; %d other poses of their groups left out",
-                        target, shots, grouping["groups"], grouping["left_out"])
+            logger.info("%s: %d shots from as many of %d groups (%s); %d other poses of their groups left out",
+                        target, shots, grouping["groups"], "--shot-groups" if shot_groups else "the format's videos "
+                        "or persons", grouping["left_out"])
     return TargetShots(converted[chosen], converted[held], tskel, chosen, dataset, grouping, selection)
 
 

@@ -36,6 +36,11 @@ logger = logging.getLogger(__name__)
 
 FORMATS = ("coco", "mmpose_mpii", "mpii", "lsp", "penn_action", "pts", "openpose", "npz", "parquet")
 
+# For the formats whose image names say which video or person a pose comes from, the regular expression
+# naming it (Penn Action's frames are ``<video>/<frame>.jpg``; Market-1501's crops start with the
+# person's id, ``0002_c1s1_000451_03.jpg``): shots are drawn from different groups by default.
+SHOT_GROUPS = {"penn_action": r"^([^/]+)/", "openpose": r"^(-?\d+)_"}
+
 _READERS: dict[str, Callable[..., PoseRecords]] = {
     "coco": lambda p, s: read_coco(p, s),
     "mpii": lambda p, s: read_mpii_csv(p),
@@ -133,7 +138,7 @@ def load_poses(
 
 
 __all__ = [
-    "FORMATS", "PoseRecords", "complete_mask", "detect_format", "few_shot_split", "load_poses", "parse_where",
+    "FORMATS", "SHOT_GROUPS", "PoseRecords", "complete_mask", "detect_format", "few_shot_split", "load_poses", "parse_where",
     "pose_arrays", "pose_metadata", "read_records", "records_to_dataset", "select_where", "skeleton_of", "write_npz",
     "write_parquet",
 ]

@@ -56,7 +56,7 @@ def read_video(path: Path) -> tuple[np.ndarray, np.ndarray, str]:
 
 def read_penn_action(path: Path) -> PoseRecords:
     """Every frame of every video as a pose; the image name is ``<video>/<frame>.jpg`` as in Penn
-    Action's ``frames`` folder (so ``--shot-groups '^(\\d+)/'`` groups frames by video).
+    Action's ``frames`` folder (so ``flexpose adapt --shots K`` draws the K shots from K videos: ``SHOT_GROUPS``).
 
     Every joint carries coordinates in Penn Action (occluded ones are estimated by the annotators);
     ``visibility`` says which were seen and becomes ``visible``.
