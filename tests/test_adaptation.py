@@ -647,7 +647,7 @@ def test_where_selects_one_action_of_penn_action_labels(tiny_base, tmp_path, cap
         assert not (tmp_path / "x").exists()
 
 
-def test_penn_action_shots_come_from_different_videos_by_default(tmp_path, caplog):
+def test_penn_action_shots_come_from_different_videos_by_default(tiny_base, tmp_path, caplog):
     import scipy.io
 
     from flexpose_hf.adaptation.run import select_shots
@@ -672,6 +672,10 @@ def test_penn_action_shots_come_from_different_videos_by_default(tmp_path, caplo
     with caplog.at_level("WARNING"):
         picked = select_shots(str(labels), "mpii16", None, 4, 0)
     assert picked.grouping is None and len(picked.held_out) == 6 and "only 3 groups" in caplog.text
+    out = tmp_path / "o"
+    metrics = run_adaptation(str(labels), str(out), base=str(tiny_base), shots=2, steps=2, progress=False)
+    assert metrics["shot_groups"]["pattern"] == SHOT_GROUPS["penn_action"]
+    assert f"--shot-groups '{SHOT_GROUPS['penn_action']}'" in (out / "README.md").read_text()  # the card's command
     picked = select_shots(str(labels), "mpii16", None, 2, 0, shot_groups="none")
     assert picked.grouping is None and len(picked.held_out) == 8
     with pytest.raises(FlexPoseError, match="only 3 groups"):  # asked for explicitly, it stays an error

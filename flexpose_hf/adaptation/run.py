@@ -249,9 +249,10 @@ def run_adaptation(
     source = FlexPoseGenerator.from_pretrained(base_name).eval()
     result.adapted.model.eval()
     metrics = summarize(result, config, source, picked, checksum)
+    groups = picked.grouping["pattern"] if picked.grouping else shot_groups  # the format's default spelled out
     command = (f"flexpose adapt --base {base_name} --target {target} --method {method} --steps {config.steps}"
                + "".join(f" --where '{k}={v}'" for k, v in (where or {}).items())
-               + (f" --shots {shots}" if shots else "") + (f" --shot-groups '{shot_groups}'" if shot_groups else "")
+               + (f" --shots {shots}" if shots else "") + (f" --shot-groups '{groups}'" if groups else "")
                + f" --seed {seed}")
     write_outputs(out, result, config, source, picked, metrics, base_name, str(target), num_samples,
                   hub_model_id or out.name, command, [hub_dataset_id] if hub_dataset_id else None)
