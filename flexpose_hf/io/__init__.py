@@ -138,7 +138,7 @@ def load_poses(
 
 
 __all__ = [
-    "FORMATS", "SHOT_GROUPS", "PoseRecords", "complete_mask", "detect_format", "few_shot_split", "load_poses", "parse_where",
-    "pose_arrays", "pose_metadata", "read_records", "records_to_dataset", "select_where", "skeleton_of", "write_npz",
-    "write_parquet",
+    "FORMATS", "SHOT_GROUPS", "PoseRecords", "complete_mask", "detect_format", "few_shot_split", "load_poses",
+    "parse_where", "pose_arrays", "pose_metadata", "read_records", "records_to_dataset", "select_where", "skeleton_of",
+    "write_npz", "write_parquet",
 ]
