@@ -277,6 +277,23 @@ def evaluate_poses(
     return result
 
 
+# (key, label) of the figures ``format_comparison`` shows, in order; memorization is shown against chance.
+COMPARED = (("nn1", "nn1 (0.5 = indistinguishable)"), ("precision", "precision"), ("recall", "recall"),
+            ("coverage", "coverage"), ("density", "density"))
+
+
+def format_comparison(source: dict[str, float], adapted: dict[str, float]) -> str:
+    """The source's and the adapted generator's figures against the same real poses, side by side."""
+    rows = [(label, source[key], adapted[key]) for key, label in COMPARED if key in source and key in adapted]
+    if all(source.get(k) and adapted.get(k) for k in ("memorization", "memorization_chance")):
+        rows.append(("nearest a shot / chance", source["memorization"] / source["memorization_chance"],
+                     adapted["memorization"] / adapted["memorization_chance"]))
+    width = max(len(label) for label, *_ in rows)
+    lines = [f"{'':<{width}}  source  adapted   change", f"{'-' * width}  ------  -------  -------"]
+    lines += [f"{label:<{width}}  {s:6.3f}  {a:7.3f}  {a - s:+7.3f}" for label, s, a in rows]
+    return "\n".join(lines)
+
+
 def format_table(result: dict[str, float]) -> str:
     """A two-column text table of a metrics dict, headline metrics first."""
     order = [k for k in (*METRIC_KEYS, "memorization", "memorization_chance") if k in result]

@@ -341,9 +341,10 @@ def test_other_divergences_train_toward_the_shots(tiny_base, divergence):
     assert len(losses) == 15 and losses[-1] < 0.8 * losses[0]
 
 
-def test_metrics_json_scores_adapted_and_source_against_the_held_out_poses(tiny_base, tmp_path):
+def test_metrics_json_scores_adapted_and_source_against_the_held_out_poses(tiny_base, tmp_path, capsys):
     """With poses left over after --shots, metrics.json scores both generators on them, each with its
-    rate of samples nearest a shot (the source's is the yardstick for the adapted one's)."""
+    rate of samples nearest a shot (the source's is the yardstick for the adapted one's), and the
+    command prints the two side by side."""
     out = tmp_path / "a"
     assert main(["adapt", "--base", str(tiny_base), "--target", str(DEMO), "--output-dir", str(out), "--steps", "2",
                  "--shots", "3", "--num-samples", "4"]) == 0
@@ -353,6 +354,29 @@ def test_metrics_json_scores_adapted_and_source_against_the_held_out_poses(tiny_
         assert 0 <= metrics[side]["memorization"] <= 1 and metrics[side]["memorization_chance"] == pytest.approx(3 / 10)
         assert 0.5 <= metrics[side]["nn1"] <= 1
     assert "source (unadapted)" in (out / "README.md").read_text()
+    printed = capsys.readouterr().out
+    assert "tau: 3 shots (3 distinct) against a prior worth 30 -> pool weight 0.091; 2 steps" in printed
+    assert "against the 7 target poses not used as shots" in printed
+    nn1_row = next(line for line in printed.splitlines() if line.startswith("nn1"))
+    source, adapted, change = (float(x) for x in nn1_row.split()[-3:])
+    assert (source, adapted) == (round(metrics["source"]["nn1"], 3), round(metrics["adapted"]["nn1"], 3))
+    assert change == pytest.approx(metrics["adapted"]["nn1"] - metrics["source"]["nn1"], abs=1e-3)
+
+
+def test_adapt_warns_when_the_adapted_generator_scores_worse_than_the_source(caplog):
+    """Beyond one draw's noise the command says so and names the flag that pulls less."""
+    from flexpose_hf.cli import NN1_NOISE, warn_if_worse
+
+    def figures(nn1: float) -> dict:
+        return {"nn1": nn1, "precision": 0.9, "recall": 0.9, "coverage": 0.9, "density": 1.0}
+
+    for adapted, warned in ((0.60, False), (0.62 + NN1_NOISE / 2, False), (0.62 + 2 * NN1_NOISE, True)):
+        caplog.clear()
+        warn_if_worse({"source": figures(0.62), "adapted": figures(adapted)})
+        assert ("--prior-shots" in caplog.text) is warned, adapted
+    caplog.clear()
+    warn_if_worse({"method": "tau"})  # no held-out poses: nothing to compare
+    assert caplog.text == ""
 
 
 def test_cli_adapt_no_tau_mapping_keeps_tau_on_the_style_codes(tiny_base, tmp_path):
