@@ -363,6 +363,26 @@ def test_metrics_json_scores_adapted_and_source_against_the_held_out_poses(tiny_
     assert change == pytest.approx(metrics["adapted"]["nn1"] - metrics["source"]["nn1"], abs=1e-3)
 
 
+def test_the_cards_command_reproduces_a_run_with_non_default_settings(tiny_base, tmp_path):
+    """Every setting changed from its default appears in the card's command, and running that command
+    trains the same adapter."""
+    first = tmp_path / "first"
+    assert main(["adapt", "--base", str(tiny_base), "--target", str(DEMO), "--output-dir", str(first), "--steps", "3",
+                 "--shots", "6", "--seed", "2", "--prior-shots", "12.5", "--divergence", "energy", "--layers", "0,1",
+                 "--tau-form", "lowrank", "--tau-rank", "2", "--no-tau-mapping", "--sparsity-weight", "0.001",
+                 "--tau-offdiagonal-weight", "3", "--pose-mixup", "--num-samples", "4"]) == 0
+    line = next(x for x in (first / "README.md").read_text().splitlines() if "flexpose adapt --base" in x)
+    command = re.search(r"`(flexpose adapt [^`]+)`", line).group(1)
+    for flag in ("--prior-shots 12.5", "--divergence energy", "--layers 0,1", "--tau-form lowrank", "--tau-rank 2",
+                 "--no-tau-mapping", "--sparsity-weight 0.001", "--tau-offdiagonal-weight 3", "--pose-mixup",
+                 "--shots 6", "--seed 2", "--steps 3"):
+        assert f" {flag}" in command, flag
+    again = tmp_path / "again"
+    assert main([*command.split()[1:], "--output-dir", str(again), "--num-samples", "4"]) == 0
+    a, b = (load_file(str(d / "adapter_model.safetensors")) for d in (first, again))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_adapt_warns_when_the_adapted_generator_scores_worse_than_the_source(caplog):
     """Beyond one draw's noise the command says so and names the flag that pulls less."""
     from flexpose_hf.cli import NN1_NOISE, warn_if_worse

@@ -250,10 +250,11 @@ def run_adaptation(
     result.adapted.model.eval()
     metrics = summarize(result, config, source, picked, checksum)
     groups = picked.grouping["pattern"] if picked.grouping else shot_groups  # the format's default spelled out
-    command = (f"flexpose adapt --base {base_name} --target {target} --method {method} --steps {config.steps}"
+    command = (f"flexpose adapt --base {base_name} --target {target}" + (f" --format {format}" if format else "")
+               + f" --method {method} --steps {config.steps}"
                + "".join(f" --where '{k}={v}'" for k, v in (where or {}).items())
                + (f" --shots {shots}" if shots else "") + (f" --shot-groups '{groups}'" if groups else "")
-               + f" --seed {seed}")
+               + f" --seed {seed}" + setting_flags(config))
     write_outputs(out, result, config, source, picked, metrics, base_name, str(target), num_samples,
                   hub_model_id or out.name, command, [hub_dataset_id] if hub_dataset_id else None)
     shutil.rmtree(out / "checkpoints", ignore_errors=True)
@@ -262,6 +263,31 @@ def run_adaptation(
 
         push_folder(out, hub_model_id or out.name, f"FlexPose {method} adapter")
     return metrics
+
+
+# AdaptConfig / MethodOptions fields the CLI sets, and their flags (booleans: the flag that flips the default).
+CONFIG_FLAGS = {"divergence": "--divergence", "prior_shots": "--prior-shots", "pose_mixup": "--pose-mixup",
+                "adv_weight": "--adv-weight"}
+OPTION_FLAGS = {"layers": "--layers", "tau_form": "--tau-form", "tau_rank": "--tau-rank",
+                "tau_mapping": "--no-tau-mapping", "sparsity_weight": "--sparsity-weight",
+                "tau_offdiagonal_weight": "--tau-offdiagonal-weight"}
+
+
+def setting_flags(config: AdaptConfig) -> str:
+    """The CLI flags of every setting that differs from its default, so the card's command reproduces the run."""
+    flags = []
+    for holder, default, table in ((config, AdaptConfig(), CONFIG_FLAGS), (config.options, MethodOptions(), OPTION_FLAGS)):
+        for name, flag in table.items():
+            value = getattr(holder, name)
+            if value == getattr(default, name):
+                continue
+            if isinstance(value, bool):
+                flags.append(flag)
+            elif isinstance(value, list):
+                flags.append(f"{flag} {','.join(str(v) for v in value)}")
+            else:
+                flags.append(f"{flag} {value:g}" if isinstance(value, float) else f"{flag} {value}")
+    return "".join(f" {f}" for f in flags)
 
 
 def check_dataset_id(dataset_id: str | None) -> None:
