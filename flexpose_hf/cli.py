@@ -132,11 +132,6 @@ def adapt_from_args(args: argparse.Namespace, accelerator=None) -> dict:
     )
 
 
-# One draw of shots moves nn1 by about 0.01-0.02 (../shared/EVALUATION.md); above this the adapted
-# generator is judged worse than the source on the held-out poses rather than level with it.
-NN1_NOISE = 0.01
-
-
 def adapt_summary(metrics: dict) -> str:
     """What ``flexpose adapt`` prints: the run in one line and, with held-out poses, source vs adapted."""
     strength = metrics["strength"]
@@ -155,14 +150,14 @@ def adapt_summary(metrics: dict) -> str:
 
 def warn_if_worse(metrics: dict) -> None:
     """Say so when the adapted samples are further from the held-out poses than the source's."""
-    if "source" not in metrics:
-        return
-    source, adapted = metrics["source"]["nn1"], metrics["adapted"]["nn1"]
-    if adapted > source + NN1_NOISE:
+    from .metrics import worse_than_source
+
+    if "source" in metrics and worse_than_source(metrics["source"], metrics["adapted"]):
         logging.getLogger("flexpose_hf.cli").warning(
             "the adapted samples are easier to tell from the held-out target poses than the source's (nn1 %.3f "
             "against %.3f): these shots are a worse guide to the target than the source already is. A larger "
-            "--prior-shots (e.g. 100) pulls less toward them; more shots help.", adapted, source)
+            "--prior-shots (e.g. 100) pulls less toward them; more shots help.",
+            metrics["adapted"]["nn1"], metrics["source"]["nn1"])
 
 
 def _cmd_adapt(args: argparse.Namespace) -> int:

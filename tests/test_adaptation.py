@@ -385,7 +385,8 @@ def test_the_cards_command_reproduces_a_run_with_non_default_settings(tiny_base,
 
 def test_adapt_warns_when_the_adapted_generator_scores_worse_than_the_source(caplog):
     """Beyond one draw's noise the command says so and names the flag that pulls less."""
-    from flexpose_hf.cli import NN1_NOISE, warn_if_worse
+    from flexpose_hf.cli import warn_if_worse
+    from flexpose_hf.metrics import NN1_NOISE
 
     def figures(nn1: float) -> dict:
         return {"nn1": nn1, "precision": 0.9, "recall": 0.9, "coverage": 0.9, "density": 1.0}

@@ -48,6 +48,22 @@ def test_bad_zip_and_zip_without_pts_are_named(tmp_path):
         jobs.check_upload(tmp_path / "empty.zip", tmp_path / "w")
 
 
+def test_metrics_table_says_when_the_adapter_scores_worse_than_the_source():
+    """Only against poses that were not shots, and only beyond one draw's noise."""
+    def figures(nn1: float) -> dict:
+        return {"nn1": nn1, "coverage": 0.8, "precision": 0.9, "recall": 0.9}
+
+    def table(adapted_nn1: float, held_out: bool) -> str:
+        metrics = {"compared_with": "some poses", "source": figures(0.62), "adapted": figures(adapted_nn1)}
+        return jobs.metrics_markdown({**metrics, **({"held_out_poses": 40} if held_out else {})})
+
+    note = "further from these poses than the source's"
+    assert "| nn1 (0.5 = indistinguishable) | 0.620 | 0.650 |" in table(0.65, True)
+    assert note in table(0.65, True)
+    assert note not in table(0.625, True) and note not in table(0.60, True)
+    assert note not in table(0.65, False)  # compared with the shots themselves: not the question
+
+
 def test_upload_sharing_too_few_joints_gives_the_cli_message(tmp_path):
     with pytest.raises(Exception, match="shares only 0 joints with the base skeleton 'face68'"):
         jobs.describe_upload(jobs.DEMO_POSES, "helen-face")

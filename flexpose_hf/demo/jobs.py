@@ -19,7 +19,7 @@ from ..errors import PoseFormatError
 from ..export_openpose import fit_unit_poses, write_openpose_folder
 from ..hub import DEFAULT_BASE
 from ..io import load_poses, pose_arrays, write_parquet
-from ..metrics import evaluate_poses
+from ..metrics import evaluate_poses, worse_than_source
 from ..models import FlexPoseGenerator
 from ..skeletons import get_skeleton, shared_joints
 
@@ -175,6 +175,10 @@ def metrics_markdown(metrics: dict) -> str:
              "| measure | source | adapted |", "|---|---|---|"]
     for key, label in METRIC_ROWS:
         lines.append(f"| {label} | {metrics['source'][key]:.3f} | {metrics['adapted'][key]:.3f} |")
+    if "held_out_poses" in metrics and worse_than_source(metrics["source"], metrics["adapted"]):
+        lines += ["", ("The adapted samples are further from these poses than the source's: the shots are a worse "
+                       "guide to them than the source already is. More shots help; in the CLI a larger "
+                       "`--prior-shots` pulls less toward them.")]
     return "\n".join(lines)
 
 
