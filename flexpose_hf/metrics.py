@@ -295,7 +295,7 @@ def worse_than_source(source: dict[str, float], adapted: dict[str, float]) -> bo
 def format_comparison(source: dict[str, float], adapted: dict[str, float]) -> str:
     """The source's and the adapted generator's figures against the same real poses, side by side."""
     rows = [(label, source[key], adapted[key]) for key, label in COMPARED if key in source and key in adapted]
-    if all(source.get(k) and adapted.get(k) for k in ("memorization", "memorization_chance")):
+    if all(side.get("memorization_chance", 0) > 0 and "memorization" in side for side in (source, adapted)):
         rows.append(("nearest a shot / chance", source["memorization"] / source["memorization_chance"],
                      adapted["memorization"] / adapted["memorization_chance"]))
     width = max(len(label) for label, *_ in rows)

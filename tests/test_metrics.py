@@ -9,6 +9,7 @@ from flexpose_hf.cli import main
 from flexpose_hf.io import write_npz
 from flexpose_hf.metrics import (
     evaluate_poses,
+    format_comparison,
     frechet_distance,
     memorization,
     nn1_accuracy,
@@ -154,3 +155,18 @@ def test_evaluate_compares_the_joints_both_files_label(tmp_path, capsys):
     result = json.loads((tmp_path / "m.json").read_text())
     assert result["joints"] == 12 and "nose" not in result["compared_joints"]
     assert "left_wrist" in result["compared_joints"] and result["nn1"] <= 0.6
+
+
+def test_comparison_table_lists_both_sides_and_copies_against_chance():
+    """A source that never lands nearest a shot still gets its copies row (0 / chance is 0)."""
+    def figures(nn1: float, copies: float) -> dict:
+        return {"nn1": nn1, "precision": 0.9, "recall": 0.85, "coverage": 0.5, "density": 1.1,
+                "memorization": copies, "memorization_chance": 0.04}
+
+    rows = {line[:29].strip(): line[29:].split() for line in format_comparison(figures(0.8, 0.0),
+                                                                                figures(0.75, 0.06)).splitlines()[2:]}
+    assert rows["nn1 (0.5 = indistinguishable)"] == ["0.800", "0.750", "-0.050"]
+    assert rows["nearest a shot / chance"] == ["0.000", "1.500", "+1.500"]
+    assert list(rows)[:5] == ["nn1 (0.5 = indistinguishable)", "precision", "recall", "coverage", "density"]
+    no_shots = format_comparison({"nn1": 0.8}, {"nn1": 0.7})  # evaluated without shots: no copies row
+    assert "nearest a shot" not in no_shots and no_shots.count("\n") == 2
