@@ -140,7 +140,8 @@ def adapt_summary(metrics: dict) -> str:
            f"{metrics['steps']} steps in {metrics['adapt_seconds']:.1f} s, "
            f"{metrics['trainable_parameters']:,} trainable numbers")
     if "source" not in metrics:
-        return run
+        return (f"{run}\nnothing held out to compare with (fewer than 6 target poses left over after the shots): "
+                "with --shots K well below the number of poses, source and adapted are scored on the rest")
     from .metrics import format_comparison
 
     held_out = (f"against the {metrics['held_out_poses']:,} target poses not used as shots "
