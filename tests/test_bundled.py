@@ -38,7 +38,7 @@ def test_main_job_on_the_bundled_default(tmp_path, capsys):
     assert len(samples) == 50
     printed = capsys.readouterr().out
     assert "tau: 10 shots (10 distinct) against a prior worth 30 -> pool weight 0.250; 20 steps" in printed
-    assert "nothing is held out to compare with" in printed
+    assert "nothing held out to compare with" in printed
     assert json.loads((out / "adapter_config.json").read_text())["base_model_name_or_path"] == "flexpose-hf/mpii-body"
     assert (out / "grid.png").stat().st_size > 1000
     assert main(["sample", "--adapter", str(out), "--num-samples", "10", "--output", str(tmp_path / "s.json")]) == 0
