@@ -11,11 +11,10 @@ process writes the adapter, card, samples, shots, grid and metrics.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 
-from flexpose_hf.cli import adapt_from_args, add_adapt_arguments
+from flexpose_hf.cli import adapt_from_args, adapt_summary, add_adapt_arguments, warn_if_worse
 from flexpose_hf.errors import FlexPoseError
 from flexpose_hf.training.checkpointing import make_accelerator
 
@@ -30,8 +29,9 @@ def main(argv: list[str] | None = None) -> dict:
     rank = accelerator.process_index
     print(f"[rank {rank}/{accelerator.num_processes}] trained parameter checksum "
           f"{metrics['trained_parameter_checksum']:.10e}", flush=True)
-    if accelerator.is_main_process:
-        print(json.dumps(metrics, indent=2))
+    if accelerator.is_main_process:  # what `flexpose adapt` prints; the figures are in metrics.json
+        print(adapt_summary(metrics))
+        warn_if_worse(metrics)
     accelerator.end_training()
     return metrics
 
