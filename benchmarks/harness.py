@@ -37,7 +37,7 @@ from flexpose_hf.adaptation.run import grouped_choice, pose_groups
 from flexpose_hf.hub import generator_dir
 from flexpose_hf.io import SHOT_GROUPS
 from flexpose_hf.loading import sample_poses
-from flexpose_hf.metrics import LIMB_JOINTS, evaluate_poses
+from flexpose_hf.metrics import evaluate_poses, protocol_joints
 from flexpose_hf.models.discriminator import load_discriminator
 from flexpose_hf.skeletons import convert_keypoints, get_skeleton
 from flexpose_hf.training.data import flip_poses, to_unit_poses
@@ -178,8 +178,7 @@ def run_one(setting_name: str, setting: dict, method: str, shots: int, seed: int
     target = cache[key]
     mask = target.mask
     joints = tuple(j for j, m in zip(get_skeleton(skeleton).joints, mask) if m)
-    if skeleton != "face68":  # bodies are compared on the 12 limb joints (../shared/EVALUATION.md)
-        joints = tuple(j for j in LIMB_JOINTS if j in joints)
+    joints = protocol_joints(joints)  # bodies on the 12 limb joints (../shared/EVALUATION.md), faces on all
     rng = np.random.default_rng(seed)
     if len(target.poses) - shots < MIN_HELD_OUT:  # checked before drawing: a grouped draw may refuse
         return {"setting": setting_name, "method": method, "shots": shots, "seed": seed,

@@ -30,6 +30,13 @@ LIMB_JOINTS = (
 METRIC_KEYS = ("nn1", "precision", "recall", "density", "coverage", "fd", "mmd")
 
 
+def protocol_joints(joints: tuple[str, ...]) -> tuple[str, ...]:
+    """The joints the evaluation protocol compares among ``joints``: bodies on their limb joints (the 12
+    of ``LIMB_JOINTS`` they have), so head, neck and pelvis conventions do not count; faces on all."""
+    limbs = tuple(j for j in LIMB_JOINTS if j in joints)
+    return limbs if len(limbs) >= 3 else tuple(joints)
+
+
 @dataclass
 class PoseSet:
     """Normalized poses restricted to a common joint list: ``vectors`` is N x 2J."""

@@ -18,6 +18,7 @@ from flexpose_hf.adaptation.run import run_adaptation
 from flexpose_hf.cli import main
 from flexpose_hf.io import load_poses
 from flexpose_hf.loading import load_generator, sample_poses
+from flexpose_hf.metrics import LIMB_JOINTS
 from flexpose_hf.skeletons import get_skeleton
 
 REPO = Path(__file__).resolve().parents[1]
@@ -350,6 +351,8 @@ def test_metrics_json_scores_adapted_and_source_against_the_held_out_poses(tiny_
                  "--shots", "3", "--num-samples", "4"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["num_shots"] == 3 and metrics["held_out_poses"] == 7
+    assert "pelvis" in metrics["joints_judged"]  # trained on every joint the COCO demo gives the base...
+    assert metrics["joints_compared"] == list(LIMB_JOINTS)  # ...scored on the protocol's 12 limb joints
     for side in ("adapted", "source"):
         assert 0 <= metrics[side]["memorization"] <= 1 and metrics[side]["memorization_chance"] == pytest.approx(3 / 10)
         assert 0.5 <= metrics[side]["nn1"] <= 1

@@ -8,6 +8,7 @@ from flexpose_hf import FlexPoseError, load_poses, pose_arrays
 from flexpose_hf.cli import main
 from flexpose_hf.io import write_npz
 from flexpose_hf.metrics import (
+    LIMB_JOINTS,
     evaluate_poses,
     format_comparison,
     frechet_distance,
@@ -15,6 +16,7 @@ from flexpose_hf.metrics import (
     nn1_accuracy,
     normalize_poses,
     prdc,
+    protocol_joints,
     rbf_mmd,
     two_sample_figures,
 )
@@ -170,3 +172,14 @@ def test_comparison_table_lists_both_sides_and_copies_against_chance():
     assert list(rows)[:5] == ["nn1 (0.5 = indistinguishable)", "precision", "recall", "coverage", "density"]
     no_shots = format_comparison({"nn1": 0.8}, {"nn1": 0.7})  # evaluated without shots: no copies row
     assert "nearest a shot" not in no_shots and no_shots.count("\n") == 2
+
+
+def test_protocol_joints_are_the_limbs_on_bodies_and_everything_on_faces():
+    from flexpose_hf.skeletons import get_skeleton
+
+    mpii = get_skeleton("mpii16").joints
+    assert set(protocol_joints(mpii)) == set(LIMB_JOINTS) and "head_top" in mpii
+    upper = tuple(j for j in mpii if "ankle" not in j and "knee" not in j)  # a target without legs
+    assert protocol_joints(upper) == tuple(j for j in LIMB_JOINTS if "ankle" not in j and "knee" not in j)
+    face = get_skeleton("face68").joints
+    assert protocol_joints(face) == face

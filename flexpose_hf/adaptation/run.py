@@ -28,7 +28,7 @@ from ..hub import DEFAULT_BASE, adapter_card, generator_dir, metrics_table
 from ..io import SHOT_GROUPS, load_poses, pose_arrays, pose_metadata, select_where, skeleton_of
 from ..io.export import write_coco
 from ..loading import sample_poses, write_base_fingerprint
-from ..metrics import evaluate_poses
+from ..metrics import evaluate_poses, protocol_joints
 from ..models import FlexPoseGenerator
 from ..models.discriminator import load_discriminator
 from ..skeletons import convert_keypoints, get_skeleton, shared_joints
@@ -334,7 +334,8 @@ def summarize(result: AdaptResult, config: AdaptConfig, source: FlexPoseGenerato
     if picked.where is not None:
         metrics["where"] = picked.where
     if len(picked.held_out) > 5:
-        judged = tuple(metrics["joints_judged"])
+        judged = protocol_joints(tuple(metrics["joints_judged"]))
+        metrics["joints_compared"] = list(judged)
         seed = config.seed + 1
         adapted_m = evaluate_poses(sample_poses(result.adapted.model, 2000, seed=seed), skeleton, picked.held_out,
                                    skeleton, shots=picked.shots, shots_skeleton=skeleton, joints=judged)

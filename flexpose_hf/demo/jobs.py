@@ -19,7 +19,7 @@ from ..errors import PoseFormatError
 from ..export_openpose import fit_unit_poses, write_openpose_folder
 from ..hub import DEFAULT_BASE
 from ..io import load_poses, pose_arrays, write_parquet
-from ..metrics import evaluate_poses, worse_than_source
+from ..metrics import evaluate_poses, protocol_joints, worse_than_source
 from ..models import FlexPoseGenerator
 from ..skeletons import get_skeleton, shared_joints
 
@@ -113,7 +113,7 @@ def run_demo_adaptation(target: Path, work_dir: Path, base: str = DEFAULT_BASE, 
     if "adapted" not in metrics:  # every usable pose was a shot: compare with all of them, and say so
         everything = select_shots(str(target), skeleton, None, None, seed=0).shots
         source = FlexPoseGenerator.from_pretrained(base).eval()
-        judged = tuple(metrics["joints_judged"])
+        judged = protocol_joints(tuple(metrics["joints_judged"]))
         metrics["compared_with"] = f"all {len(everything)} uploaded poses (the shots included)"
         metrics["adapted"] = evaluate_poses(sample_poses(model, 2000, seed=seed + 1), skeleton, everything, skeleton,
                                             joints=judged)
