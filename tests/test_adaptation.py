@@ -353,6 +353,8 @@ def test_metrics_json_scores_adapted_and_source_against_the_held_out_poses(tiny_
     assert metrics["num_shots"] == 3 and metrics["held_out_poses"] == 7
     assert "pelvis" in metrics["joints_judged"]  # trained on every joint the COCO demo gives the base...
     assert metrics["joints_compared"] == list(LIMB_JOINTS)  # ...scored on the protocol's 12 limb joints
+    assert "Against the 7 target poses not used as shots, 2,000 samples each, on 12 joints (left_shoulder" in (
+        out / "README.md").read_text()
     for side in ("adapted", "source"):
         assert 0 <= metrics[side]["memorization"] <= 1 and metrics[side]["memorization_chance"] == pytest.approx(3 / 10)
         assert 0.5 <= metrics[side]["nn1"] <= 1

@@ -376,7 +376,9 @@ def write_outputs(out: Path, result: AdaptResult, config: AdaptConfig, source: F
         pose_grid([source_samples[:8], samples[:8], unit_shots[:8]], skeleton, cell=112,
                   row_labels=["source", method, "target"]).save(staging / "grid.png")
         atomic_write_text(staging / "metrics.json", json.dumps(metrics, indent=2))
-        note = ("Against the target poses not used as shots, 2,000 samples each (flexpose_hf.metrics):"
+        note = (f"Against the {metrics['held_out_poses']} target poses not used as shots, 2,000 samples each, on "
+                f"{len(metrics['joints_compared'])} joints ({', '.join(metrics['joints_compared'])}; "
+                "flexpose_hf.metrics):"
                 if "adapted" in metrics else
                 f"Every target pose was used as a shot ({len(picked.shots)}), so none are left to measure against; "
                 "give `--shots` fewer than the target file holds to get metrics here.")
