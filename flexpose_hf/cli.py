@@ -85,7 +85,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if where:
         reference = select_where(reference, where, args.reference)
     shots = load_poses(args.shots) if args.shots else None
-    joints = args.joints if args.joints in ("shared", "limbs") else tuple(args.joints.split(","))
+    joints = args.joints if args.joints in ("protocol", "shared", "limbs") else tuple(args.joints.split(","))
     result = evaluate_poses(
         pose_arrays(samples)[0], skeleton_of(samples), pose_arrays(reference)[0], skeleton_of(reference),
         shots=pose_arrays(shots)[0] if shots is not None else None,
@@ -462,7 +462,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--where", action="append", default=None, metavar="COLUMN=VALUE",
                    help="compare with only the reference poses whose text column equals the value (repeatable), "
                         "as flexpose adapt --where")
-    p.add_argument("--joints", default="shared", help="'shared' (default), 'limbs' or comma-separated names")
+    p.add_argument("--joints", default="protocol",
+                   help="'protocol' (default: the 12 limb joints on bodies, every shared joint on faces, as the "
+                        "evaluation protocol compares them), 'shared', 'limbs' or comma-separated names")
     p.add_argument("--max-poses", type=int, default=2000, help="subsample each set to this many (seeded)")
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--output", default=None, help="write the metrics as JSON here")

@@ -63,9 +63,12 @@ def select_joints(keypoints: np.ndarray, skeleton: str, joints: tuple[str, ...])
 
 
 def common_joints(skeleton_a: str, skeleton_b: str, joints: str | tuple[str, ...] = "shared") -> tuple[str, ...]:
-    """The joints to compare: ``"shared"`` (all shared by name), ``"limbs"`` (the 12 limb joints) or a list."""
+    """The joints to compare: ``"protocol"`` (``protocol_joints`` of the shared ones: the limbs on bodies,
+    all on faces), ``"shared"`` (all shared by name), ``"limbs"`` (the 12 limb joints) or a list."""
     shared = shared_joints(skeleton_a, skeleton_b)
-    if joints == "shared":
+    if joints == "protocol":
+        chosen = protocol_joints(tuple(shared))
+    elif joints == "shared":
         chosen = tuple(shared)
     elif joints == "limbs":
         chosen = tuple(j for j in LIMB_JOINTS if j in shared)

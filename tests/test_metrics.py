@@ -141,6 +141,10 @@ def test_evaluate_cli_writes_json(tmp_path, shared_data, capsys):
     result = json.loads(out.read_text())
     assert {"nn1", "precision", "recall", "density", "coverage", "fd", "mmd", "memorization"} <= set(result)
     assert "nn1" in capsys.readouterr().out
+    assert sorted(result["compared_joints"].split(", ")) == sorted(LIMB_JOINTS)  # the protocol's joints by default
+    assert main(["evaluate", "--samples", str(tmp_path / "samples.npz"), "--reference",
+                 str(shared_data / "lspet/joints.mat"), "--joints", "shared", "--output", str(out)]) == 0
+    assert {"head_top", "upper_neck"} <= set(json.loads(out.read_text())["compared_joints"].split(", "))
 
 
 def test_evaluate_compares_the_joints_both_files_label(tmp_path, capsys):
