@@ -28,7 +28,7 @@ import harness
 
 from flexpose_hf import FlexPoseGenerator
 from flexpose_hf.loading import sample_poses
-from flexpose_hf.metrics import LIMB_JOINTS, select_joints
+from flexpose_hf.metrics import protocol_joints, select_joints
 from flexpose_hf.skeletons import get_skeleton
 
 BASE = "mpii-body"
@@ -56,7 +56,7 @@ def far_clusters(data: Path, generator: FlexPoseGenerator) -> dict[str, dict]:
     """name -> {"pool": poses on the base skeleton, "mask", "typicality", "size"} for the two farthest clusters."""
     skeleton = generator.config.skeleton
     pool, mask, _ = harness.target_pool(harness.settings(data)["mpii->lsp"], skeleton)
-    joints = tuple(j for j in LIMB_JOINTS if j in get_skeleton(skeleton).joints)
+    joints = protocol_joints(get_skeleton(skeleton).joints)
     vectors = select_joints(pool, skeleton, joints).vectors
     source = select_joints(sample_poses(generator, 4000, seed=7), skeleton, joints).vectors
     own = np.median(nearest_distances(source[:1500], source[:1500], exclude_self=True))

@@ -24,7 +24,7 @@ import torch
 
 from flexpose_hf import FlexPoseGenerator, load_poses, pose_arrays
 from flexpose_hf.hub import generator_dir
-from flexpose_hf.metrics import LIMB_JOINTS, evaluate_poses, select_joints
+from flexpose_hf.metrics import evaluate_poses, protocol_joints, select_joints
 from flexpose_hf.skeletons import get_skeleton
 from flexpose_hf.training.data import split_source
 
@@ -89,8 +89,8 @@ def main() -> None:
     else:
         summary = json.loads((Path(generator_dir(bases[0])) / "training_summary.json").read_text())
         train, held = split_source(poses, summary["held_out_poses"], seed=0)
-    joints = "limbs" if skeleton != "face68" else "shared"
-    names = LIMB_JOINTS if joints == "limbs" else get_skeleton(skeleton).joints
+    joints = "protocol"  # the 12 limb joints on bodies, every landmark on faces
+    names = protocol_joints(get_skeleton(skeleton).joints)
     measure = lambda x: evaluate_poses(x, skeleton, held, skeleton, joints=joints)
     rows: dict[str, dict] = {}
     nn1_range: dict[str, tuple[float, float]] = {}

@@ -90,7 +90,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="with --init_from: steps in which only the fresh encoder (and the critics) train")
     p.add_argument("--eval_steps", type=int, default=1000, help="metrics and a pose grid every N steps")
     p.add_argument("--eval_samples", type=int, default=2000)
-    p.add_argument("--eval_joints", default=None, help="'limbs' or 'shared' (default: limbs for bodies)")
+    p.add_argument("--eval_joints", default="protocol",
+                   help="'protocol' (default: limbs on bodies, every joint on faces), 'limbs' or 'shared'")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--report_to", default="tensorboard", help="'tensorboard' (when installed) or 'none'")
     p.add_argument("--push_to_hub", action="store_true")
@@ -114,7 +115,6 @@ def main(argv: list[str] | None = None) -> dict:
     dataset = load_poses(args.data, format=args.format)
     skeleton = skeleton_of(dataset)
     train_kp, held_kp = split_source(pose_arrays(dataset)[0], args.held_out, args.seed)
-    eval_joints = args.eval_joints or ("limbs" if skeleton != "face68" else "shared")
     sampler = PoseSampler(to_unit_poses(train_kp), skeleton, flip=not args.no_flip,
                           seed=args.seed + accelerator.process_index)
     logger.info("%s: %d training poses (%s), %d held out", args.data, len(train_kp),
@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> dict:
         if state.step % args.checkpointing_steps == 0 or last:
             save_checkpoint(accelerator, ckpt_dir, state.step, args.checkpoints_total_limit, run_config)
         if accelerator.is_main_process and (state.step % args.eval_steps == 0 or last):
-            metrics = evaluate_ema(generator_ema, held_kp, skeleton, eval_joints, args.eval_samples, out, state.step)
+            metrics = evaluate_ema(generator_ema, held_kp, skeleton, args.eval_joints, args.eval_samples, out, state.step)
             metrics.update(step=state.step, minutes=(time.time() - start) / 60)
             history.append(metrics)
             logger.info("step %d: %s", state.step, {k: round(v, 3) for k, v in metrics.items()

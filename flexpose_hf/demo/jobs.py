@@ -19,7 +19,7 @@ from ..errors import PoseFormatError
 from ..export_openpose import fit_unit_poses, write_openpose_folder
 from ..hub import DEFAULT_BASE
 from ..io import load_poses, pose_arrays, write_parquet
-from ..metrics import evaluate_poses, protocol_joints, worse_than_source
+from ..metrics import COMPARED, evaluate_poses, protocol_joints, worse_than_source
 from ..models import FlexPoseGenerator
 from ..skeletons import get_skeleton, shared_joints
 
@@ -165,8 +165,7 @@ def zip_folder(folder: Path, archive: Path, skip: tuple[str, ...] = ()) -> Path:
     return archive
 
 
-METRIC_ROWS = (("nn1", "nn1 (0.5 = indistinguishable)"), ("coverage", "coverage"), ("precision", "precision"),
-               ("recall", "recall"))
+METRIC_ROWS = tuple((key, dict(COMPARED)[key]) for key in ("nn1", "coverage", "precision", "recall"))
 
 
 def metrics_markdown(metrics: dict) -> str:

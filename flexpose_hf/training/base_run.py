@@ -27,7 +27,8 @@ def add_base_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--held_out", type=int, default=None,
                         help="poses kept out (default: the base's training_summary.json held_out_poses)")
     parser.add_argument("--eval_samples", type=int, default=2000)
-    parser.add_argument("--eval_joints", default=None, help="'limbs' or 'shared' (default: limbs for bodies)")
+    parser.add_argument("--eval_joints", default="protocol",
+                        help="'protocol' (default: limbs on bodies, every joint on faces), 'limbs' or 'shared'")
     parser.add_argument("--seed", type=int, default=0, help="the split's seed (train_source's --seed)")
 
 
@@ -58,8 +59,7 @@ def load_base_run(args: argparse.Namespace) -> BaseRun:
                                 "pass --held_out")
         held_out = int(json.loads(summary_path.read_text())["held_out_poses"])
     train, held = split_source(pose_arrays(dataset)[0], held_out, args.seed)
-    joints = args.eval_joints or ("limbs" if skeleton != "face68" else "shared")
-    return BaseRun(generator, base_dir, skeleton, train, held, joints)
+    return BaseRun(generator, base_dir, skeleton, train, held, args.eval_joints)
 
 
 def refit_summary(args: argparse.Namespace, run: BaseRun, generator: FlexPoseGenerator, script: str, refit: str,
