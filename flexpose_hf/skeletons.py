@@ -7,6 +7,7 @@ code never guesses a skeleton: datasets and checkpoints carry its registered nam
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -98,13 +99,43 @@ def list_skeletons() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def skeleton_for_joint_names(names: list[str] | tuple[str, ...]) -> Skeleton:
-    """The registered skeleton whose joints are exactly ``names`` in this order."""
-    names = tuple(names)
+def canonical_joint_name(name: str) -> str:
+    """A joint name in this registry's spelling: lower case, words joined by ``_``, ``l_``/``r_``
+    prefixes spelt out (``"Left Shoulder"``, ``"l_shoulder"`` -> ``"left_shoulder"``)."""
+    words = "_".join(str(name).strip().lower().replace("-", " ").replace("_", " ").split())
+    for short, side in (("l_", "left_"), ("r_", "right_")):
+        if words.startswith(short):
+            return side + words[len(short):]
+    return words
+
+
+def skeleton_from_joint_names(names: list[str] | tuple[str, ...],
+                              limbs: list[tuple[int, int]] | None = None) -> Skeleton:
+    """The registered skeleton with exactly these joints in this order, or else a new one registered for
+    them (another dataset's layout, e.g. CrowdPose's 14 joints or PoseTrack's 17), so its poses convert
+    to a base by joint name. ``limbs`` are 0-based joint pairs; without them, the pairs that are limbs of
+    a registered skeleton. Refused when fewer than 3 names are joints some registered skeleton knows."""
+    if not names or not all(isinstance(n, str) for n in names):
+        raise SkeletonError(f"joint names must be a non-empty list of strings, got {names!r}")
+    joints = tuple(canonical_joint_name(n) for n in names)
     for skeleton in _REGISTRY.values():
-        if skeleton.joints == names:
+        if skeleton.joints == joints:
             return skeleton
-    raise SkeletonError(f"no registered skeleton has the joints {list(names)}")
+    if len(set(joints)) != len(joints):
+        raise SkeletonError(f"joint names repeat: {sorted({j for j in joints if joints.count(j) > 1})}")
+    known = {j for s in _REGISTRY.values() for j in s.joints}
+    if len([j for j in joints if j in known]) < 3:
+        raise SkeletonError(f"no registered skeleton has the joints {list(names)}, and fewer than 3 of them are "
+                            f"joints one has ({', '.join(sorted(known)[:12])}, ...), so they cannot be matched by name")
+    if limbs is None:
+        pairs = {frozenset((s.joints[a], s.joints[b])) for s in _REGISTRY.values() for a, b in s.limbs}
+        limbs = [(a, b) for a in range(len(joints)) for b in range(a + 1, len(joints))
+                 if frozenset((joints[a], joints[b])) in pairs]
+    limbs = tuple((int(a), int(b)) for a, b in limbs)
+    name = f"custom{len(joints)}_{zlib.crc32(repr((joints, limbs)).encode()):08x}"  # same layout, same name
+    skeleton = Skeleton(name, joints, limbs, _lr_flip_pairs(joints),
+                        description=f"read from a file's joint names: {', '.join(joints)}")
+    return register_skeleton(skeleton, overwrite=True)
 
 
 def _pairs_by_name(joints: tuple[str, ...], pairs: list[tuple[str, str]]) -> tuple[tuple[int, int], ...]:

@@ -368,6 +368,32 @@ def test_metrics_json_scores_adapted_and_source_against_the_held_out_poses(tiny_
     assert change == pytest.approx(metrics["adapted"]["nn1"] - metrics["source"]["nn1"], abs=1e-3)
 
 
+def test_adapt_reads_a_keypoint_layout_no_skeleton_has_by_joint_name(tiny_base, tmp_path):
+    """The demo poses rewritten in CrowdPose's 14-joint layout (head and neck instead of COCO's face
+    points): the shots convert to the base by joint name, and shots.json keeps the file's own layout."""
+    from flexpose_hf import load_poses, pose_arrays
+    from flexpose_hf.skeletons import get_skeleton
+
+    coco = get_skeleton("coco17")
+    kp, _ = pose_arrays(load_poses(DEMO))
+    names = list(LIMB_JOINTS) + ["head", "neck"]
+    rows = [[kp[i, coco.index(n)] for n in LIMB_JOINTS] + [kp[i, coco.index("nose")],
+            (kp[i, coco.index("left_shoulder")] + kp[i, coco.index("right_shoulder")]) / 2] for i in range(len(kp))]
+    target = tmp_path / "crowdpose.json"
+    target.write_text(json.dumps({
+        "images": [{"id": i, "file_name": f"{i}.jpg"} for i in range(len(rows))],
+        "annotations": [{"id": i, "image_id": i, "keypoints": [v for x, y in row for v in (float(x), float(y), 2)]}
+                        for i, row in enumerate(rows)],
+        "categories": [{"id": 1, "name": "person", "keypoints": names}]}))
+    out = tmp_path / "a"
+    assert main(["adapt", "--base", str(tiny_base), "--target", str(target), "--output-dir", str(out), "--steps", "2",
+                 "--shots", "4", "--num-samples", "4"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["joints_judged"]) == {*LIMB_JOINTS, "pelvis"} and metrics["held_out_poses"] == 6
+    shots = json.loads((out / "shots.json").read_text())
+    assert shots["categories"][0]["keypoints"] == names
+
+
 def test_the_cards_command_reproduces_a_run_with_non_default_settings(tiny_base, tmp_path):
     """Every setting changed from its default appears in the card's command, and running that command
     trains the same adapter."""

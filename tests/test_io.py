@@ -128,6 +128,50 @@ def test_coco_unknown_joint_names(tmp_path):
         load_poses(path)
 
 
+CROWDPOSE = ["left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip",
+             "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle", "head", "neck"]
+
+
+def test_coco_layout_of_another_dataset_is_read_by_joint_name(tmp_path):
+    """CrowdPose's 14 joints: no registered skeleton, so one is made from the names and the file's limbs,
+    and the poses convert to the MPII base on the joints the two share by name."""
+    kp = np.arange(14 * 3, dtype=float).reshape(14, 3)
+    kp[:, 2] = 2
+    path = _coco(tmp_path, [kp.ravel().tolist()], names=CROWDPOSE)
+    data = json.loads(path.read_text())
+    data["categories"][0]["skeleton"] = [[13, 14], [14, 1], [1, 3]]  # 1-based, as COCO writes them
+    path.write_text(json.dumps(data))
+    ds = load_poses(path)
+    skeleton = get_skeleton(skeleton_of(ds))
+    assert skeleton.joints == tuple(CROWDPOSE) and skeleton.name.startswith("custom14_")
+    assert skeleton.limbs == ((12, 13), (13, 0), (0, 2))
+    assert (0, 1) in skeleton.flip_pairs and (10, 11) in skeleton.flip_pairs
+    on_mpii = load_poses(path, skeleton="mpii16")
+    mpii = get_skeleton("mpii16")
+    arr, _ = pose_arrays(on_mpii)
+    assert arr[0, mpii.index("left_wrist")].tolist() == [12, 13]  # CrowdPose's 5th joint
+    assert arr[0, mpii.index("pelvis")].tolist() == [(18 + 21) / 2, (19 + 22) / 2]  # derived from the hips
+    assert np.isnan(arr[0, mpii.index("head_top")]).all()  # "head" is not head_top: never guessed
+
+
+def test_coco_layout_names_are_spelt_canonically_and_limbs_found_by_name(tmp_path):
+    names = ["Nose", "head-bottom", "head top", "L_Ear", "r_ear"] + [n.replace("_", " ").title() for n in CROWDPOSE[:12]]
+    ds = load_poses(_coco(tmp_path, [[1, 1, 2] * 17], names=names))
+    skeleton = get_skeleton(skeleton_of(ds))
+    assert skeleton.joints[:6] == ("nose", "head_bottom", "head_top", "left_ear", "right_ear", "left_shoulder")
+    limbs = {frozenset((skeleton.joints[a], skeleton.joints[b])) for a, b in skeleton.limbs}
+    assert frozenset(("left_shoulder", "left_elbow")) in limbs and frozenset(("left_knee", "left_ankle")) in limbs
+    assert frozenset(("nose", "left_ankle")) not in limbs
+    coco_spelt_otherwise = [n.replace("_", " ").title() for n in get_skeleton("coco17").joints]
+    assert skeleton_of(load_poses(_coco(tmp_path, [[1, 1, 2] * 17], names=coco_spelt_otherwise))) == "coco17"
+
+
+def test_coco_layout_with_repeated_joint_names_is_refused(tmp_path):
+    path = _coco(tmp_path, [[1, 1, 2] * 3], names=["left_knee", "Left Knee", "right_knee"])
+    with pytest.raises(PoseFormatError, match=r"categories\[0\].keypoints.*repeat.*left_knee"):
+        load_poses(path)
+
+
 def test_empty_file(tmp_path):
     path = tmp_path / "empty.csv"
     path.write_text("")

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import PoseFormatError, SkeletonError
-from ..skeletons import get_skeleton, skeleton_for_joint_names
+from ..skeletons import Skeleton, get_skeleton, skeleton_from_joint_names
 from .records import PoseRecords, check_finite
+
+logger = logging.getLogger(__name__)
 
 
 def read_json(path: Path) -> object:
@@ -22,6 +25,24 @@ def read_json(path: Path) -> object:
         raise PoseFormatError(path, "not a UTF-8 text file") from None
 
 
+def _file_skeleton(path: Path, names: list, limbs: object) -> str:
+    """The skeleton the category's keypoint names spell: a registered one, or one registered for this
+    file's layout, with the category's 1-based ``skeleton`` pairs as its limbs when they are valid."""
+    pairs = None
+    if isinstance(limbs, list) and limbs and all(
+            isinstance(p, list) and len(p) == 2 and all(isinstance(i, int) and 1 <= i <= len(names) for i in p)
+            for p in limbs):
+        pairs = [(a - 1, b - 1) for a, b in limbs]
+    try:
+        skeleton: Skeleton = skeleton_from_joint_names(names, pairs)
+    except SkeletonError as exc:
+        raise PoseFormatError(path, f"field 'categories[0].keypoints': {exc}") from None
+    if skeleton.name.startswith("custom"):
+        logger.info("%s: joints of no registered skeleton; read as %s (%s), compared with others by joint name",
+                    path, skeleton.name, ", ".join(skeleton.joints))
+    return skeleton.name
+
+
 def read_coco(path: Path, skeleton: str | None = None) -> PoseRecords:
     data = read_json(path)
     if not isinstance(data, dict) or "annotations" not in data:
@@ -29,10 +50,7 @@ def read_coco(path: Path, skeleton: str | None = None) -> PoseRecords:
     categories = data.get("categories") or []
     names = categories[0].get("keypoints") if categories and isinstance(categories[0], dict) else None
     if names:
-        try:
-            skeleton = skeleton_for_joint_names(names).name
-        except SkeletonError as exc:
-            raise PoseFormatError(path, f"field 'categories[0].keypoints': {exc}") from None
+        skeleton = _file_skeleton(path, names, categories[0].get("skeleton"))
     elif skeleton is None:
         raise PoseFormatError(path, "field 'categories[0].keypoints' is missing; pass skeleton=")
     num_joints = get_skeleton(skeleton).num_joints
