@@ -109,6 +109,9 @@ def canonical_joint_name(name: str) -> str:
     return words
 
 
+CUSTOM_PREFIX = "custom"  # names of the skeletons made from a file's joint names
+
+
 def skeleton_from_joint_names(names: list[str] | tuple[str, ...],
                               limbs: list[tuple[int, int]] | None = None) -> Skeleton:
     """The registered skeleton with exactly these joints in this order, or else a new one registered for
@@ -119,7 +122,7 @@ def skeleton_from_joint_names(names: list[str] | tuple[str, ...],
         raise SkeletonError(f"joint names must be a non-empty list of strings, got {names!r}")
     joints = tuple(canonical_joint_name(n) for n in names)
     for skeleton in _REGISTRY.values():
-        if skeleton.joints == joints:
+        if skeleton.joints == joints and not skeleton.name.startswith(CUSTOM_PREFIX):
             return skeleton
     if len(set(joints)) != len(joints):
         raise SkeletonError(f"joint names repeat: {sorted({j for j in joints if joints.count(j) > 1})}")
@@ -132,7 +135,7 @@ def skeleton_from_joint_names(names: list[str] | tuple[str, ...],
         limbs = [(a, b) for a in range(len(joints)) for b in range(a + 1, len(joints))
                  if frozenset((joints[a], joints[b])) in pairs]
     limbs = tuple((int(a), int(b)) for a, b in limbs)
-    name = f"custom{len(joints)}_{zlib.crc32(repr((joints, limbs)).encode()):08x}"  # same layout, same name
+    name = f"{CUSTOM_PREFIX}{len(joints)}_{zlib.crc32(repr((joints, limbs)).encode()):08x}"  # same layout, same name
     skeleton = Skeleton(name, joints, limbs, _lr_flip_pairs(joints),
                         description=f"read from a file's joint names: {', '.join(joints)}")
     return register_skeleton(skeleton, overwrite=True)

@@ -146,6 +146,9 @@ def test_coco_layout_of_another_dataset_is_read_by_joint_name(tmp_path):
     assert skeleton.joints == tuple(CROWDPOSE) and skeleton.name.startswith("custom14_")
     assert skeleton.limbs == ((12, 13), (13, 0), (0, 2))
     assert (0, 1) in skeleton.flip_pairs and (10, 11) in skeleton.flip_pairs
+    assert skeleton_of(load_poses(path)) == skeleton.name  # the same layout, the same skeleton
+    inferred = get_skeleton(skeleton_of(load_poses(_coco(tmp_path, [kp.ravel().tolist()], names=CROWDPOSE))))
+    assert inferred.name != skeleton.name and (2, 4) in inferred.limbs and (2, 4) not in skeleton.limbs
     on_mpii = load_poses(path, skeleton="mpii16")
     mpii = get_skeleton("mpii16")
     arr, _ = pose_arrays(on_mpii)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import PoseFormatError, SkeletonError
-from ..skeletons import Skeleton, get_skeleton, skeleton_from_joint_names
+from ..skeletons import CUSTOM_PREFIX, Skeleton, get_skeleton, skeleton_from_joint_names
 from .records import PoseRecords, check_finite
 
 logger = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ def _file_skeleton(path: Path, names: list, limbs: object) -> str:
         skeleton: Skeleton = skeleton_from_joint_names(names, pairs)
     except SkeletonError as exc:
         raise PoseFormatError(path, f"field 'categories[0].keypoints': {exc}") from None
-    if skeleton.name.startswith("custom"):
+    if skeleton.name.startswith(CUSTOM_PREFIX):
         logger.info("%s: joints of no registered skeleton; read as %s (%s), compared with others by joint name",
                     path, skeleton.name, ", ".join(skeleton.joints))
     return skeleton.name
