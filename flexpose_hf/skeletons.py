@@ -118,7 +118,7 @@ def skeleton_from_joint_names(names: list[str] | tuple[str, ...],
     them (another dataset's layout, e.g. CrowdPose's 14 joints or PoseTrack's 17), so its poses convert
     to a base by joint name. ``limbs`` are 0-based joint pairs; without them, the pairs that are limbs of
     a registered skeleton. Refused when fewer than 3 names are joints some registered skeleton knows."""
-    if not names or not all(isinstance(n, str) for n in names):
+    if not isinstance(names, (list, tuple)) or not names or not all(isinstance(n, str) for n in names):
         raise SkeletonError(f"joint names must be a non-empty list of strings, got {names!r}")
     joints = tuple(canonical_joint_name(n) for n in names)
     for skeleton in _REGISTRY.values():
@@ -129,7 +129,8 @@ def skeleton_from_joint_names(names: list[str] | tuple[str, ...],
     known = {j for s in _REGISTRY.values() for j in s.joints}
     if len([j for j in joints if j in known]) < 3:
         raise SkeletonError(f"no registered skeleton has the joints {list(names)}, and fewer than 3 of them are "
-                            f"joints one has ({', '.join(sorted(known)[:12])}, ...), so they cannot be matched by name")
+                            "joints one has (such as left_shoulder or right_knee; `flexpose skeletons` lists them), "
+                            "so they cannot be matched to a base by name")
     if limbs is None:
         pairs = {frozenset((s.joints[a], s.joints[b])) for s in _REGISTRY.values() for a, b in s.limbs}
         limbs = [(a, b) for a in range(len(joints)) for b in range(a + 1, len(joints))

@@ -169,6 +169,16 @@ def test_coco_layout_names_are_spelt_canonically_and_limbs_found_by_name(tmp_pat
     assert skeleton_of(load_poses(_coco(tmp_path, [[1, 1, 2] * 17], names=coco_spelt_otherwise))) == "coco17"
 
 
+def test_coco_layout_with_unusable_limbs_says_so_and_finds_them_by_name(tmp_path, caplog):
+    path = _coco(tmp_path, [[1, 1, 2] * 14], names=CROWDPOSE)
+    data = json.loads(path.read_text())
+    data["categories"][0]["skeleton"] = [[0, 99]]  # neither 1-based nor in range
+    path.write_text(json.dumps(data))
+    skeleton = get_skeleton(skeleton_of(load_poses(path)))
+    assert "field 'categories[0].skeleton' is not a list of 1-based joint pairs" in caplog.text
+    assert (0, 2) in skeleton.limbs  # left shoulder - left elbow, as the registered skeletons join them
+
+
 def test_coco_layout_with_repeated_joint_names_is_refused(tmp_path):
     path = _coco(tmp_path, [[1, 1, 2] * 3], names=["left_knee", "Left Knee", "right_knee"])
     with pytest.raises(PoseFormatError, match=r"categories\[0\].keypoints.*repeat.*left_knee"):

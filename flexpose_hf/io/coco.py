@@ -33,6 +33,9 @@ def _file_skeleton(path: Path, names: list, limbs: object) -> str:
             isinstance(p, list) and len(p) == 2 and all(isinstance(i, int) and 1 <= i <= len(names) for i in p)
             for p in limbs):
         pairs = [(a - 1, b - 1) for a, b in limbs]
+    elif limbs:
+        logger.warning("%s: field 'categories[0].skeleton' is not a list of 1-based joint pairs; limbs are taken "
+                       "from the registered skeletons by joint name instead", path)
     try:
         skeleton: Skeleton = skeleton_from_joint_names(names, pairs)
     except SkeletonError as exc:
