@@ -22,6 +22,10 @@ def _cmd_skeletons(args: argparse.Namespace) -> int:
     for name in list_skeletons():
         s = get_skeleton(name)
         print(f"{name:12s} {s.num_joints:3d} joints {len(s.limbs):3d} limbs  {s.description}")
+        if args.joints:
+            print(f"{'':12s} {', '.join(s.joints)}")
+    print("COCO JSON files with another layout (other joints or order) are read by their joint names, which are "
+          "matched to these" + ("" if args.joints else " (--joints lists them)"))
     return 0
 
 
@@ -393,6 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
 
     p = sub.add_parser("skeletons", help="list the registered skeletons")
+    p.add_argument("--joints", action="store_true", help="also list each skeleton's joint names")
     p.set_defaults(func=_cmd_skeletons)
 
     p = sub.add_parser("render", help="draw poses as skeleton images, decode them back, write pictures")

@@ -129,7 +129,7 @@ def skeleton_from_joint_names(names: list[str] | tuple[str, ...],
     known = {j for s in _REGISTRY.values() for j in s.joints}
     if len([j for j in joints if j in known]) < 3:
         raise SkeletonError(f"no registered skeleton has the joints {list(names)}, and fewer than 3 of them are "
-                            "joints one has (such as left_shoulder or right_knee; `flexpose skeletons` lists them), "
+                            "joints one has (such as left_shoulder or right_knee; `flexpose skeletons --joints` lists them), "
                             "so they cannot be matched to a base by name")
     if limbs is None:
         pairs = {frozenset((s.joints[a], s.joints[b])) for s in _REGISTRY.values() for a, b in s.limbs}

@@ -13,6 +13,15 @@ def test_help_runs_as_console_script():
     assert out.returncode == 0 and "render" in out.stdout
 
 
+def test_skeletons_lists_each_layout_and_with_joints_its_joint_names(capsys):
+    assert main(["skeletons"]) == 0
+    short = capsys.readouterr().out
+    assert short.startswith("coco17") and "left_shoulder" not in short and "read by their joint names" in short
+    assert main(["skeletons", "--joints"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].strip().split(", ")[:2] == ["nose", "left_eye"]  # coco17's joints under its row
+
+
 def test_render_bundled_demo(tmp_path, capsys):
     assert main(["render", "--output-dir", str(tmp_path)]) == 0
     summary = json.loads((tmp_path / "render.json").read_text())
