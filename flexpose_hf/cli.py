@@ -17,11 +17,9 @@ DEMO_TARGET = Path(__file__).parent / "data" / "coco_demo_10.json"
 
 
 def _cmd_skeletons(args: argparse.Namespace) -> int:
-    from .skeletons import CUSTOM_PREFIX, get_skeleton, list_skeletons
+    from .skeletons import get_skeleton, list_skeletons
 
     for name in list_skeletons():
-        if name.startswith(CUSTOM_PREFIX):  # made for a file read in this process, not a layout to pick
-            continue
         s = get_skeleton(name)
         print(f"{name:12s} {s.num_joints:3d} joints {len(s.limbs):3d} limbs  {s.description}")
         if args.joints:

@@ -73,6 +73,7 @@ class Skeleton:
 
 
 _REGISTRY: dict[str, Skeleton] = {}
+CUSTOM_PREFIX = "custom"  # names of the skeletons made from a file's joint names (``skeleton_from_joint_names``)
 
 
 def register_skeleton(skeleton: Skeleton, overwrite: bool = False) -> Skeleton:
@@ -95,8 +96,9 @@ def get_skeleton(skeleton: str | Skeleton) -> Skeleton:
         ) from None
 
 
-def list_skeletons() -> list[str]:
-    return sorted(_REGISTRY)
+def list_skeletons(include_read: bool = False) -> list[str]:
+    """Registered skeleton names; with ``include_read`` also those made for files read in this process."""
+    return sorted(n for n in _REGISTRY if include_read or not n.startswith(CUSTOM_PREFIX))
 
 
 def canonical_joint_name(name: str) -> str:
@@ -109,9 +111,6 @@ def canonical_joint_name(name: str) -> str:
     return words
 
 
-CUSTOM_PREFIX = "custom"  # names of the skeletons made from a file's joint names
-
-
 def skeleton_from_joint_names(names: list[str] | tuple[str, ...],
                               limbs: list[tuple[int, int]] | None = None) -> Skeleton:
     """The registered skeleton with exactly these joints in this order, or else a new one registered for
@@ -121,18 +120,19 @@ def skeleton_from_joint_names(names: list[str] | tuple[str, ...],
     if not isinstance(names, (list, tuple)) or not names or not all(isinstance(n, str) for n in names):
         raise SkeletonError(f"joint names must be a non-empty list of strings, got {names!r}")
     joints = tuple(canonical_joint_name(n) for n in names)
-    for skeleton in _REGISTRY.values():
-        if skeleton.joints == joints and not skeleton.name.startswith(CUSTOM_PREFIX):
+    builtin = [_REGISTRY[n] for n in list_skeletons()]
+    for skeleton in builtin:
+        if skeleton.joints == joints:
             return skeleton
     if len(set(joints)) != len(joints):
         raise SkeletonError(f"joint names repeat: {sorted({j for j in joints if joints.count(j) > 1})}")
-    known = {j for s in _REGISTRY.values() for j in s.joints}
+    known = {j for s in builtin for j in s.joints}
     if len([j for j in joints if j in known]) < 3:
         raise SkeletonError(f"no registered skeleton has the joints {list(names)}, and fewer than 3 of them are "
                             "joints one has (such as left_shoulder or right_knee; `flexpose skeletons --joints` lists them), "
                             "so they cannot be matched to a base by name")
     if limbs is None:
-        pairs = {frozenset((s.joints[a], s.joints[b])) for s in _REGISTRY.values() for a, b in s.limbs}
+        pairs = {frozenset((s.joints[a], s.joints[b])) for s in builtin for a, b in s.limbs}
         limbs = [(a, b) for a in range(len(joints)) for b in range(a + 1, len(joints))
                  if frozenset((joints[a], joints[b])) in pairs]
     limbs = tuple((int(a), int(b)) for a, b in limbs)
