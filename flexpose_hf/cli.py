@@ -122,7 +122,7 @@ def adapt_from_args(args: argparse.Namespace, accelerator=None) -> dict:
     if args.tau_offdiagonal_weight is not None:  # the flag's default lives in the tuner (not imported for --help)
         options.tau_offdiagonal_weight = args.tau_offdiagonal_weight
     overrides = {"pose_mixup": args.pose_mixup, "checkpointing_steps": args.checkpointing_steps,
-                 "adv_weight": args.adv_weight, "divergence": args.divergence}
+                 "adv_weight": args.adv_weight, "divergence": args.divergence, "lr_generator": args.learning_rate}
     if args.prior_shots is not None:
         overrides["prior_shots"] = args.prior_shots
     return run_adaptation(
@@ -260,6 +260,9 @@ def add_adapt_arguments(p: argparse.ArgumentParser) -> None:
     _add(p, "--method", default="tau", choices=["tau", "lora", "lora_all", "freezed", "finetune", "adaptor"],
          help="what trains: tau (FlexPose) or a baseline, all with the same objective")
     _add(p, "--steps", type=int, default=None, help="training steps (default 200)")
+    _add(p, "--learning-rate", type=float, default=None,
+         help="Adam's learning rate, decayed to 0 over the steps (default per method: 3e-3 for tau, 2e-4 for "
+              "finetune)")
     _add(p, "--layers", default=None, help="style layers for tau/lora, e.g. 0,1,2 (default: all)")
     _add(p, "--tau-form", default="full", choices=["full", "lowrank", "diagonal"],
          help="tau's map per layer: full ((I + D) h + b), lowrank (D = U V) or diagonal ((1 + d) * h + b)")

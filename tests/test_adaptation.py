@@ -401,12 +401,13 @@ def test_the_cards_command_reproduces_a_run_with_non_default_settings(tiny_base,
     assert main(["adapt", "--base", str(tiny_base), "--target", str(DEMO), "--output-dir", str(first), "--steps", "3",
                  "--shots", "6", "--seed", "2", "--prior-shots", "12.5", "--divergence", "energy", "--layers", "0,1",
                  "--tau-form", "lowrank", "--tau-rank", "2", "--no-tau-mapping", "--sparsity-weight", "0.001",
-                 "--tau-offdiagonal-weight", "3", "--pose-mixup", "--num-samples", "4"]) == 0
+                 "--tau-offdiagonal-weight", "3", "--pose-mixup", "--learning-rate", "0.004", "--num-samples", "4"]) == 0
+    assert json.loads((first / "metrics.json").read_text())["learning_rate"] == 0.004
     line = next(x for x in (first / "README.md").read_text().splitlines() if "flexpose adapt --base" in x)
     command = re.search(r"`(flexpose adapt [^`]+)`", line).group(1)
     for flag in ("--prior-shots 12.5", "--divergence energy", "--layers 0,1", "--tau-form lowrank", "--tau-rank 2",
                  "--no-tau-mapping", "--sparsity-weight 0.001", "--tau-offdiagonal-weight 3", "--pose-mixup",
-                 "--shots 6", "--seed 2", "--steps 3"):
+                 "--learning-rate 0.004", "--shots 6", "--seed 2", "--steps 3"):
         assert f" {flag}" in command, flag
     again = tmp_path / "again"
     assert main([*command.split()[1:], "--output-dir", str(again), "--num-samples", "4"]) == 0
@@ -556,6 +557,8 @@ def test_new_options_are_refused_before_writing(tiny_base, tmp_path, capsys):
     (out / "keep.txt").write_text("mine")
     for flags, message in ((["--prior-shots", "-1"], "prior_shots must be a finite number >= 0"),
                            (["--adv-weight", "-2"], "adv_weight must be >= 0"),
+                           (["--learning-rate", "0"], "the learning rate) must be a finite number > 0, got 0.0"),
+                           (["--learning-rate", "inf"], "the learning rate) must be a finite number > 0, got inf"),
                            (["--hub-dataset-id", "not a/valid//id"], "is not a Hub repo id")):
         assert main(["adapt", "--base", str(tiny_base), "--target", str(DEMO), "--output-dir", str(out),
                      "--overwrite", *flags]) != 0

@@ -267,7 +267,7 @@ def run_adaptation(
 
 # AdaptConfig / MethodOptions fields the CLI sets, and their flags (booleans: the flag that flips the default).
 CONFIG_FLAGS = {"divergence": "--divergence", "prior_shots": "--prior-shots", "pose_mixup": "--pose-mixup",
-                "adv_weight": "--adv-weight"}
+                "adv_weight": "--adv-weight", "lr_generator": "--learning-rate"}
 OPTION_FLAGS = {"layers": "--layers", "tau_form": "--tau-form", "tau_rank": "--tau-rank",
                 "tau_mapping": "--no-tau-mapping", "sparsity_weight": "--sparsity-weight",
                 "tau_offdiagonal_weight": "--tau-offdiagonal-weight"}
@@ -320,6 +320,7 @@ def summarize(result: AdaptResult, config: AdaptConfig, source: FlexPoseGenerato
     """``metrics.json``: the run, its strength and cost, and (with held-out poses) adapted vs source."""
     skeleton = source.config.skeleton
     metrics: dict = {"method": config.method, "num_shots": len(picked.shots), "steps": config.steps,
+                     "learning_rate": config.learning_rate(),
                      "strength": result.strength.to_dict(), "adapt_seconds": round(result.seconds, 2),
                      "trainable_parameters": result.adapted.num_trainable,
                      "generator_parameters": sum(p.numel() for p in source.parameters()),

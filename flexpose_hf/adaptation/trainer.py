@@ -83,8 +83,8 @@ class AdaptConfig:
             raise FlexPoseError(f"mixup_share must be in [0, 1], got {self.mixup_share}")
         if self.adv_weight is not None and self.adv_weight < 0:
             raise FlexPoseError(f"adv_weight must be >= 0, got {self.adv_weight}")
-        if self.lr_generator is not None and not self.lr_generator > 0:
-            raise FlexPoseError(f"lr_generator must be > 0, got {self.lr_generator}")
+        if self.lr_generator is not None and not (self.lr_generator > 0 and math.isfinite(self.lr_generator)):
+            raise FlexPoseError(f"lr_generator (the learning rate) must be a finite number > 0, got {self.lr_generator}")
         if self.divergence not in DIVERGENCES:
             raise FlexPoseError(f"divergence must be one of {', '.join(DIVERGENCES)}, got {self.divergence!r}")
         if self.options.tau_form not in TAU_FORMS:
