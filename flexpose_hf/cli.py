@@ -136,6 +136,12 @@ def adapt_from_args(args: argparse.Namespace, accelerator=None) -> dict:
     )
 
 
+# Where the source's nn1 against the held-out poses is this high and the shots this many, dropping the prior and
+# training longer moved tau 0.06 further on the far targets measured (BENCHMARKS.md, "Far, narrow targets").
+FAR_SOURCE_NN1 = 0.95
+MANY_SHOTS = 50
+
+
 def adapt_summary(metrics: dict) -> str:
     """What ``flexpose adapt`` prints: the run in one line and, with held-out poses, source vs adapted."""
     strength = metrics["strength"]
@@ -150,7 +156,14 @@ def adapt_summary(metrics: dict) -> str:
 
     held_out = (f"against the {metrics['held_out_poses']:,} target poses not used as shots "
                 "(2,000 samples of each generator from the same noise):")
-    return "\n".join([run, "", held_out, format_comparison(metrics["source"], metrics["adapted"])])
+    lines = [run, "", held_out, format_comparison(metrics["source"], metrics["adapted"])]
+    if (metrics["source"]["nn1"] >= FAR_SOURCE_NN1 and strength["distinct_shots"] >= MANY_SHOTS
+            and strength["prior_shots"] > 0):
+        lines += ["", (f"The source draws almost nothing like these poses (nn1 {metrics['source']['nn1']:.3f}). With "
+                      f"{MANY_SHOTS} or more shots of such a target, --prior-shots 0 --steps 600 (3x the time) ended about "
+                      "0.06 lower in nn1 on the targets measured (BENCHMARKS.md, 'Far, narrow targets'); on targets "
+                      "near the source it costs.")]
+    return "\n".join(lines)
 
 
 def warn_if_worse(metrics: dict) -> None:

@@ -432,6 +432,27 @@ def test_adapt_warns_when_the_adapted_generator_scores_worse_than_the_source(cap
     assert caplog.text == ""
 
 
+def test_adapt_summary_names_the_far_target_setting_only_where_it_was_measured_to_help():
+    """Source nn1 near 1 and 50 or more distinct shots under a prior: the summary names the setting."""
+    from flexpose_hf.cli import FAR_SOURCE_NN1, MANY_SHOTS, adapt_summary
+
+    def metrics(source_nn1: float, shots: int, prior: float) -> dict:
+        def figures(nn1: float) -> dict:
+            return {"nn1": nn1, "precision": 0.5, "recall": 0.9, "coverage": 0.3, "density": 1.0}
+
+        return {"method": "tau", "steps": 200, "adapt_seconds": 20.0, "trainable_parameters": 35392,
+                "held_out_poses": 180, "source": figures(source_nn1), "adapted": figures(source_nn1 - 0.1),
+                "strength": {"shots": shots, "distinct_shots": shots, "prior_shots": prior,
+                             "target_weight": shots / (shots + prior)}}
+
+    hint = "--prior-shots 0 --steps 600"
+    assert hint in adapt_summary(metrics(0.99, MANY_SHOTS, 30.0))
+    assert "nn1 0.990" in adapt_summary(metrics(0.99, MANY_SHOTS, 30.0))
+    assert hint not in adapt_summary(metrics(FAR_SOURCE_NN1 - 0.01, 200, 30.0))  # the source is not that far
+    assert hint not in adapt_summary(metrics(0.99, MANY_SHOTS - 1, 30.0))  # too few shots: copies
+    assert hint not in adapt_summary(metrics(0.99, MANY_SHOTS, 0.0))  # already without the prior
+
+
 def test_cli_adapt_no_tau_mapping_keeps_tau_on_the_style_codes(tiny_base, tmp_path):
     out = tmp_path / "a"
     assert main(["adapt", "--base", str(tiny_base), "--target", str(DEMO), "--output-dir", str(out), "--steps", "2",
