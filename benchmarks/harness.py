@@ -217,6 +217,8 @@ def run_one(setting_name: str, setting: dict, method: str, shots: int, seed: int
         if config.adversarial_weight() > 0:
             disc = load_discriminator(str(Path(generator_dir(base_name)) / "discriminator"))
         result = adapt(base, unit_shots, config, discriminator=disc, progress=False)
+        if result.selection is not None:  # "steps" stays the requested number (it identifies the run)
+            record.update(selection=result.selection.to_dict(), trained_steps=result.config.steps)
         record.update(steps=steps, strength=result.strength.to_dict(),
                       adapt_seconds=round(result.seconds, 2),
                       trainable_parameters=result.adapted.num_trainable)

@@ -136,10 +136,21 @@ def adapt_from_args(args: argparse.Namespace, accelerator=None) -> dict:
     )
 
 
-# Where the source's nn1 against the held-out poses is this high and the shots this many, dropping the prior and
-# training longer moved tau 0.06 further on the far targets measured (BENCHMARKS.md, "Far, narrow targets").
-FAR_SOURCE_NN1 = 0.95
-MANY_SHOTS = 50
+def describe_choice(metrics: dict) -> str:
+    """How the strength was set: chosen by held-out shots, fixed by --prior-shots, or the few-shot fallback."""
+    from .adaptation.selection import MIN_DISTINCT_SHOTS
+
+    selection, strength = metrics.get("strength_selection"), metrics["strength"]
+    if selection is not None:
+        tried = ", ".join(f"prior {c['prior_shots']:g} / {c['steps']} steps {c['score']:.3f}"
+                          for c in selection["candidates"])
+        return (f"strength chosen by {selection['held_out_shots']} held-out shots (their nn1, lower is closer: "
+                f"{tried}; difference {selection['difference']:+.3f}, standard error {selection['standard_error']:.3f}: "
+                f"the prior stays unless the other wins by more than one), then trained on all {strength['shots']}")
+    if metrics.get("prior_shots_requested") is not None:
+        return "strength set by --prior-shots"
+    return (f"strength: the fixed prior (fewer than {MIN_DISTINCT_SHOTS} distinct shots, too few to hold some out "
+            "and let them choose)")
 
 
 def adapt_summary(metrics: dict) -> str:
@@ -148,7 +159,7 @@ def adapt_summary(metrics: dict) -> str:
     run = (f"{metrics['method']}: {strength['shots']} shots ({strength['distinct_shots']} distinct) against a "
            f"prior worth {strength['prior_shots']:g} -> pool weight {strength['target_weight']:.3f}; "
            f"{metrics['steps']} steps in {metrics['adapt_seconds']:.1f} s, "
-           f"{metrics['trainable_parameters']:,} trainable numbers")
+           f"{metrics['trainable_parameters']:,} trainable numbers\n{describe_choice(metrics)}")
     if "source" not in metrics:
         return (f"{run}\nnothing held out to compare with (fewer than 6 target poses left over after the shots): "
                 "with --shots K well below the number of poses, source and adapted are scored on the rest")
@@ -157,12 +168,6 @@ def adapt_summary(metrics: dict) -> str:
     held_out = (f"against the {metrics['held_out_poses']:,} target poses not used as shots "
                 "(2,000 samples of each generator from the same noise):")
     lines = [run, "", held_out, format_comparison(metrics["source"], metrics["adapted"])]
-    if (metrics["source"]["nn1"] >= FAR_SOURCE_NN1 and strength["distinct_shots"] >= MANY_SHOTS
-            and strength["prior_shots"] > 0):
-        lines += ["", (f"The source draws almost nothing like these poses (nn1 {metrics['source']['nn1']:.3f}). With "
-                      f"{MANY_SHOTS} or more shots of such a target, --prior-shots 0 --steps 600 (3x the time) ended about "
-                      "0.06 lower in nn1 on the targets measured (BENCHMARKS.md, 'Far, narrow targets'); on targets "
-                      "near the source it costs.")]
     return "\n".join(lines)
 
 
@@ -292,7 +297,9 @@ def add_adapt_arguments(p: argparse.ArgumentParser) -> None:
          help="L1 weight of the off-diagonal entries of tau's full map relative to its diagonal's "
               "(default 2: rescaling a channel is cheaper than mixing channels; 1: plain L1)")
     _add(p, "--prior-shots", type=float, default=None,
-         help="the source prior's weight, in shots: K shots move K / (K + this) of the way (default 30)")
+         help="the source prior's weight, in shots: K shots move K / (K + this) of the way. Default: with 50 or "
+              "more distinct shots, a fifth of them held out choose between 30 (--steps) and 0 (3x --steps), "
+              "then every shot trains the winner; with fewer, 30")
     _add(p, "--pose-mixup", action="store_true",
          help="add pose-mixup pairs of the shots to the target pool (the paper's regularizer; off by default: "
               "it raised nn1 in most measured settings, for tau and the baselines alike)")

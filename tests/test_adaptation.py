@@ -14,7 +14,8 @@ from safetensors.torch import load_file
 
 from flexpose_hf import CheckpointError, FlexPoseError, FlexPoseGenerator, FlexPoseGeneratorConfig
 from flexpose_hf.adaptation import MethodOptions
-from flexpose_hf.adaptation.run import run_adaptation
+from flexpose_hf.adaptation.run import run_adaptation, select_shots
+from flexpose_hf.adaptation.trainer import AdaptConfig, adapt
 from flexpose_hf.cli import main
 from flexpose_hf.io import load_poses
 from flexpose_hf.loading import load_generator, sample_poses
@@ -432,25 +433,119 @@ def test_adapt_warns_when_the_adapted_generator_scores_worse_than_the_source(cap
     assert caplog.text == ""
 
 
-def test_adapt_summary_names_the_far_target_setting_only_where_it_was_measured_to_help():
-    """Source nn1 near 1 and 50 or more distinct shots under a prior: the summary names the setting."""
-    from flexpose_hf.cli import FAR_SOURCE_NN1, MANY_SHOTS, adapt_summary
+def test_adapt_summary_says_how_the_strength_was_set():
+    """Chosen by held-out shots (with both scores), set by the flag, or the few-shot fallback, named as such."""
+    from flexpose_hf.cli import adapt_summary
 
-    def metrics(source_nn1: float, shots: int, prior: float) -> dict:
-        def figures(nn1: float) -> dict:
-            return {"nn1": nn1, "precision": 0.5, "recall": 0.9, "coverage": 0.3, "density": 1.0}
+    base = {"method": "tau", "steps": 200, "adapt_seconds": 20.0, "trainable_parameters": 35392,
+            "strength": {"shots": 50, "distinct_shots": 50, "prior_shots": 30.0, "target_weight": 0.625}}
+    chosen = {**base, "prior_shots_requested": None, "strength_selection": {
+        "candidates": [{"prior_shots": 30.0, "steps": 200, "score": -1.5}, {"prior_shots": 0.0, "steps": 600,
+                                                                           "score": -1.25}],
+        "chosen": 0, "held_out_shots": 10, "trained_on": 40, "difference": 0.25, "standard_error": 0.05}}
+    text = adapt_summary(chosen)
+    assert "chosen by 10 held-out shots" in text and "prior 0 / 600 steps -1.250" in text and "all 50" in text
+    assert "difference +0.250, standard error 0.050" in text
+    assert "set by --prior-shots" in adapt_summary({**base, "prior_shots_requested": 30.0})
+    assert "fewer than 50 distinct shots" in adapt_summary({**base, "prior_shots_requested": None})
 
-        return {"method": "tau", "steps": 200, "adapt_seconds": 20.0, "trainable_parameters": 35392,
-                "held_out_poses": 180, "source": figures(source_nn1), "adapted": figures(source_nn1 - 0.1),
-                "strength": {"shots": shots, "distinct_shots": shots, "prior_shots": prior,
-                             "target_weight": shots / (shots + prior)}}
 
-    hint = "--prior-shots 0 --steps 600"
-    assert hint in adapt_summary(metrics(0.99, MANY_SHOTS, 30.0))
-    assert "nn1 0.990" in adapt_summary(metrics(0.99, MANY_SHOTS, 30.0))
-    assert hint not in adapt_summary(metrics(FAR_SOURCE_NN1 - 0.01, 200, 30.0))  # the source is not that far
-    assert hint not in adapt_summary(metrics(0.99, MANY_SHOTS - 1, 30.0))  # too few shots: copies
-    assert hint not in adapt_summary(metrics(0.99, MANY_SHOTS, 0.0))  # already without the prior
+def test_held_out_shots_are_a_seeded_fifth_of_the_distinct_poses_with_repeats_kept_together():
+    from flexpose_hf.adaptation.selection import MIN_DISTINCT_SHOTS, split_held_out
+
+    rng = np.random.default_rng(0)
+    poses = rng.normal(size=(60, 16, 2))
+    shots = np.concatenate([poses, poses[:10]])  # ten poses given twice
+    mask = np.ones(16, bool)
+    kept, held = split_held_out(shots, mask, seed=3)
+    assert len(kept) + len(held) == len(shots) and 12 <= len(held) <= 14  # 12 distinct poses, some twice
+    key = lambda a: {tuple(np.round(p.ravel(), 6)) for p in a}
+    assert not key(kept) & key(held)  # a repeated pose never sits on both sides
+    assert np.array_equal(split_held_out(shots, mask, seed=3)[1], held)
+    assert not np.array_equal(split_held_out(shots, mask, seed=4)[1], held)
+    with pytest.raises(FlexPoseError, match=f"needs {MIN_DISTINCT_SHOTS} distinct shots, got 49"):
+        split_held_out(np.repeat(poses[:49], 2, axis=0), mask, seed=0)
+
+
+def test_the_prior_free_strength_must_win_by_more_than_one_standard_error():
+    from flexpose_hf.adaptation.selection import one_standard_error_choice
+
+    prior = np.array([0.80, 0.80, 0.81, 0.79, 0.80])  # all held-out shots, then each left out
+    assert one_standard_error_choice(prior, prior - 0.05)[0] == 1  # closer on every jackknife replicate
+    chosen, difference, se = one_standard_error_choice(prior, np.array([0.78, 0.70, 0.86, 0.74, 0.83]))
+    assert chosen == 0 and difference == pytest.approx(-0.02) and se > 0.02  # closer, but within the noise
+    assert one_standard_error_choice(prior, prior + 0.05)[0] == 0
+
+
+def _sampled_target(base_dir: Path, path: Path, count: int) -> Path:
+    """``count`` poses the generator at ``base_dir`` draws, written as a COCO file (a target with many shots)."""
+    from flexpose_hf.codec import unit_to_canvas
+    from flexpose_hf.io.export import write_coco
+
+    poses = sample_poses(FlexPoseGenerator.from_pretrained(base_dir), count, seed=11)
+    write_coco(path, unit_to_canvas(poses, 201, margin=0.1), "mpii16", 200, 200)
+    return path
+
+
+def test_held_out_shots_choose_the_strength_then_every_shot_trains_it(tiny_base, tmp_path, caplog):
+    """With 50+ distinct shots the strength is chosen by held-out shots, recorded in metrics.json and the card,
+    and the adapter equals a plain run at the chosen strength on every shot; a resumed run reuses the choice."""
+    target = _sampled_target(tiny_base, tmp_path / "many.json", 70)
+    out = tmp_path / "chosen"
+    args = ["adapt", "--base", str(tiny_base), "--target", str(target), "--shots", "60", "--steps", "4",
+            "--num-samples", "4", "--checkpointing-steps", "2"]
+    assert main([*args, "--output-dir", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    selection = metrics["strength_selection"]
+    assert (selection["held_out_shots"], selection["trained_on"]) == (12, 48)
+    assert [(c["prior_shots"], c["steps"]) for c in selection["candidates"]] == [(30.0, 4), (0.0, 12)]
+    best = selection["candidates"][selection["chosen"]]
+    prior, challenger = (c["score"] for c in selection["candidates"])
+    assert selection["difference"] == pytest.approx(challenger - prior) and selection["standard_error"] >= 0
+    assert selection["chosen"] == int(selection["difference"] < -selection["standard_error"])
+    assert (metrics["strength"]["prior_shots"], metrics["steps"]) == (best["prior_shots"], best["steps"])
+    assert "chosen by 12 held-out shots" in (out / "README.md").read_text()
+    plain = tmp_path / "plain"
+    assert main([*args, "--output-dir", str(plain), "--prior-shots", str(best["prior_shots"]),
+                 "--steps", str(best["steps"])]) == 0
+    a, b = (load_file(str(d / "adapter_model.safetensors")) for d in (out, plain))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+    from flexpose_hf.training.data import to_unit_poses
+
+    picked = select_shots(str(target), "mpii16", None, 60, 0)
+    checkpoints = tmp_path / "resumed"
+    config = AdaptConfig(steps=4, checkpointing_steps=2)
+    reports = []  # a progress callback (the browser demo's) sees one run: the candidates' steps, then the final's
+    first = adapt(FlexPoseGenerator.from_pretrained(tiny_base), to_unit_poses(picked.shots), config,
+                  checkpoint_dir=checkpoints, progress=lambda done, total: reports.append((done, total)))
+    assert [done for done, _ in reports] == list(range(1, len(reports) + 1))
+    assert reports[-1] == (4 + 12 + best["steps"],) * 2
+    assert (checkpoints / "selection.json").is_file() and any(checkpoints.glob("checkpoint-*"))
+    caplog.clear()
+    with caplog.at_level("INFO", logger="flexpose_hf.adaptation.trainer"):
+        again = adapt(FlexPoseGenerator.from_pretrained(tiny_base), to_unit_poses(picked.shots), config,
+                      checkpoint_dir=checkpoints, resume_from_checkpoint="latest", progress=False)
+    assert "resuming with the strength chosen before" in caplog.text and "chose a prior" not in caplog.text
+    assert again.selection.to_dict() == first.selection.to_dict() == selection
+
+
+def test_fewer_distinct_shots_than_the_selection_needs_fall_back_to_the_fixed_prior(tiny_base, tmp_path, capsys):
+    """60 shots that are 30 poses each given twice: no selection, the fixed prior, and the summary says why."""
+    from flexpose_hf.adaptation.strength import DEFAULT_PRIOR_SHOTS
+
+    target = _sampled_target(tiny_base, tmp_path / "few.json", 30)
+    doc = json.loads(target.read_text())
+    doubled = [dict(a, id=a["id"] + 1000 * k) for k in range(2) for a in doc["annotations"]]
+    target.write_text(json.dumps({**doc, "annotations": doubled}))
+    out = tmp_path / "fallback"
+    assert main(["adapt", "--base", str(tiny_base), "--target", str(target), "--shots", "55", "--steps", "3",
+                 "--num-samples", "4", "--output-dir", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert "strength_selection" not in metrics and metrics["steps"] == 3
+    assert metrics["strength"]["prior_shots"] == DEFAULT_PRIOR_SHOTS
+    assert metrics["strength"]["distinct_shots"] < 50
+    assert "fewer than 50 distinct shots" in capsys.readouterr().out
 
 
 def test_cli_adapt_no_tau_mapping_keeps_tau_on_the_style_codes(tiny_base, tmp_path):

@@ -319,13 +319,15 @@ def summarize(result: AdaptResult, config: AdaptConfig, source: FlexPoseGenerato
               checksum: float) -> dict:
     """``metrics.json``: the run, its strength and cost, and (with held-out poses) adapted vs source."""
     skeleton = source.config.skeleton
-    metrics: dict = {"method": config.method, "num_shots": len(picked.shots), "steps": config.steps,
-                     "learning_rate": config.learning_rate(),
+    metrics: dict = {"method": config.method, "num_shots": len(picked.shots), "steps": result.config.steps,
+                     "learning_rate": config.learning_rate(), "prior_shots_requested": config.prior_shots,
                      "strength": result.strength.to_dict(), "adapt_seconds": round(result.seconds, 2),
                      "trainable_parameters": result.adapted.num_trainable,
                      "generator_parameters": sum(p.numel() for p in source.parameters()),
                      "trained_parameter_checksum": checksum,
                      "joints_judged": [j for j, m in zip(get_skeleton(skeleton).joints, result.joint_mask) if m]}
+    if result.selection is not None:
+        metrics["strength_selection"] = result.selection.to_dict()
     if result.adapted.l1_proximal:  # Linear & Sparse as applied: the configured weight x the prior's share
         metrics["l1_weight"] = result.adapted.l1_weight
         if config.method == "tau":
@@ -363,7 +365,7 @@ def write_outputs(out: Path, result: AdaptResult, config: AdaptConfig, source: F
         result.adapted.save(staging)
         write_base_fingerprint(staging, source)
         (staging / "adapt_config.json").write_text(json.dumps(
-            {"target": target, "target_skeleton": picked.skeleton, "base": base_name, **asdict(config)}, indent=2,
+            {"target": target, "target_skeleton": picked.skeleton, "base": base_name, **asdict(result.config)}, indent=2,
             default=str))
         to_px = lambda u: unit_to_canvas(u, SAMPLE_CANVAS + 1, margin=0.1)
         write_coco(staging / "samples.json", to_px(samples), skeleton, SAMPLE_CANVAS, SAMPLE_CANVAS,
@@ -390,9 +392,10 @@ def write_outputs(out: Path, result: AdaptResult, config: AdaptConfig, source: F
         card = adapter_card(
             staging, base_name, method, repo, datasets=datasets, name=out.name, num_shots=len(picked.shots),
             target=Path(target).name, target_skeleton=picked.skeleton,
-            seed=config.seed, joints=", ".join(metrics["joints_judged"]), steps=config.steps,
+            seed=config.seed, joints=", ".join(metrics["joints_judged"]), steps=result.config.steps,
             trainable_parameters=result.adapted.num_trainable, wall_seconds=metrics["adapt_seconds"],
-            strength=describe_strength(metrics["strength"], config.pose_mixup), trainable_share=trainable_share(metrics),
+            strength=describe_strength(metrics["strength"], config.pose_mixup, metrics.get("strength_selection")),
+            trainable_share=trainable_share(metrics),
             objective=describe_objective(config), command=command, metrics_note=note, metrics_table=table)
         card.save(staging / "README.md")
         for item in staging.iterdir():
@@ -401,10 +404,24 @@ def write_outputs(out: Path, result: AdaptResult, config: AdaptConfig, source: F
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def describe_strength(strength: dict, pose_mixup: bool) -> str:
+def describe_selection(selection: dict | None) -> str:
+    """How the held-out shots chose the strength (empty when they did not)."""
+    if selection is None:
+        return ""
+    tried = "; ".join(f"prior {c['prior_shots']:g}, {c['steps']} steps: nn1 {c['score']:.3f}"
+                      for c in selection["candidates"])
+    best = selection["candidates"][selection["chosen"]]
+    return (f"The strength was chosen by {selection['held_out_shots']} held-out shots: each candidate trained on the "
+            f"other {selection['trained_on']} and its samples were told from the held-out shots and their mirror "
+            f"images by the nn1 test ({tried}; difference {selection['difference']:+.3f}, standard error "
+            f"{selection['standard_error']:.3f}; the prior-free candidate must win by more than one standard "
+            f"error); prior {best['prior_shots']:g} with {best['steps']} steps was then trained on every shot. ")
+
+
+def describe_strength(strength: dict, pose_mixup: bool, selection: dict | None = None) -> str:
     """One line for the model card about how far the adaptation moved toward the shots."""
     pool = "the shots, their mirror images and pose-mixup pairs" if pose_mixup else "the shots and their mirror images"
-    return (f"{strength['distinct_shots']} distinct shots against a source prior worth {strength['prior_shots']:g} "
+    return describe_selection(selection) + (f"{strength['distinct_shots']} distinct shots against a source prior worth {strength['prior_shots']:g} "
             f"shots, so {strength['target_weight']:.0%} of the training targets came from {pool}, "
             f"the other {strength['prior_share']:.0%} from the source generator "
             f"(K / (K + alpha), `--prior-shots`); the regularizers toward the source (Linear & Sparse) "

@@ -9,7 +9,10 @@ model. An adversarial critic is optional (``adv_weight``; FreezeD needs one and 
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import hashlib
+import json
 import logging
 import math
 import time
@@ -29,9 +32,20 @@ from ..poses import origin_joints, recenter_on_box
 from ..training.adversarial import discriminator_loss, generator_adversarial_loss
 from ..training.checkpointing import TrainState, check_resume_config, make_accelerator, resolve_resume, save_checkpoint
 from ..tuners.tau.config import TAU_FORMS
+from ..utils import atomic_write_text
 from .methods import AdaptedModel, MethodOptions, prepare_method
 from .objective import DIVERGENCES, TargetSet, generated_vectors, make_divergence
 from .pool import shot_pool
+from .selection import (
+    MIN_DISTINCT_SHOTS,
+    SCORE_SAMPLES,
+    HeldOutScore,
+    Selection,
+    can_select,
+    candidates,
+    one_standard_error_choice,
+    split_held_out,
+)
 from .strength import DEFAULT_PRIOR_SHOTS, Strength, choose_strength
 
 logger = logging.getLogger(__name__)
@@ -53,7 +67,9 @@ class AdaptConfig:
     steps: int = 200
     latents: int = 256  # fixed latents decoded every step (the generated side of the loss)
     pool_draws: int = 2048  # fixed draws from the augmented shot pool (the evidence side of the target)
-    prior_shots: float = DEFAULT_PRIOR_SHOTS  # alpha: the source prior's weight, in shots (strength.py)
+    # alpha: the source prior's weight, in shots (strength.py); None: chosen by held-out shots when there are
+    # enough of them (selection.py), else DEFAULT_PRIOR_SHOTS
+    prior_shots: float | None = None
     lr_generator: float | None = None  # default per method (DEFAULT_LR)
     pose_mixup: bool = False  # the paper's pose-mixup pairs in the pool; off: they raised nn1 in most measured cells
     mixup_share: float = 0.5  # share of the pool-drawn targets that are mixtures of two pool poses
@@ -74,7 +90,7 @@ class AdaptConfig:
                 raise FlexPoseError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.seed < 0:
             raise FlexPoseError(f"seed must be >= 0, got {self.seed}")
-        if not (self.prior_shots >= 0 and np.isfinite(self.prior_shots)):
+        if self.prior_shots is not None and not (self.prior_shots >= 0 and np.isfinite(self.prior_shots)):
             raise FlexPoseError(f"prior_shots must be a finite number >= 0, got {self.prior_shots}")
         for name in ("pose_mixup", "flip"):
             if not isinstance(getattr(self, name), bool):
@@ -114,6 +130,8 @@ class AdaptResult:
     seconds: float
     history: list[dict]
     strength: Strength
+    config: AdaptConfig  # as trained: the strength chosen, the steps it took
+    selection: Selection | None = None  # what the held-out shots chose, when they did
 
 
 def target_joint_mask(unit_shots: np.ndarray, skeleton_joints: tuple[str, ...]) -> np.ndarray:
@@ -139,19 +157,118 @@ def adapt(
 ) -> AdaptResult:
     """Adapt ``base`` to the target poses ``unit_shots`` (K x J x 2 unit coordinates on the base
     skeleton; NaN where the target lacks a joint) with ``config.method``. ``discriminator`` is
-    needed only when the adversarial weight is > 0."""
+    needed only when the adversarial weight is > 0. With ``config.prior_shots`` None the strength is
+    first chosen by held-out shots (``selection.py``), then trained on every shot."""
     config.check()
     if len(unit_shots) < 1:
         raise FlexPoseError("no usable target pose (need at least one with the shared joints)")
+    if config.adversarial_weight() > 0 and discriminator is None:
+        raise FlexPoseError(f"method {config.method!r} with adversarial weight {config.adversarial_weight()} needs "
+                            "the base's discriminator")
+    mask = target_joint_mask(unit_shots, base.codec.skeleton.joints)
+    selection = None
+    if config.prior_shots is None:
+        config, selection = resolve_prior(base, unit_shots, mask, config, discriminator, checkpoint_dir,
+                                          resume_from_checkpoint, progress)
+    if selection is not None and not selection.reused:  # a progress callback counts the candidates' steps too
+        chosen = sum(c.steps for c in selection.candidates)
+        progress = offset_progress(progress, chosen, chosen + config.steps)
+    result = train(base, unit_shots, mask, config, discriminator, checkpoint_dir, resume_from_checkpoint,
+                   accelerator, progress)
+    result.selection = selection
+    return result
+
+
+def offset_progress(progress: bool | Callable[[int, int], None], done: int,
+                    total: int) -> bool | Callable[[int, int], None]:
+    """A progress callback for one phase of a longer run: ``done`` steps before it, ``total`` in all."""
+    if not callable(progress):
+        return progress
+    return lambda step, _steps: progress(done + step, total)
+
+
+def shots_sha256(unit_shots: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(unit_shots, np.float32).tobytes()).hexdigest()
+
+
+def resolve_prior(base: FlexPoseGenerator, unit_shots: np.ndarray, mask: np.ndarray, config: AdaptConfig,
+                  discriminator: PoseDiscriminator | None, checkpoint_dir: str | Path | None,
+                  resume_from_checkpoint: str | None,
+                  progress: bool | Callable[[int, int], None]) -> tuple[AdaptConfig, Selection | None]:
+    """``config`` with the strength filled in: chosen by held-out shots when there are enough distinct
+    shots (kept in ``checkpoint_dir`` so a resumed run does not choose again), else the fixed prior."""
+    if not can_select(unit_shots, mask):
+        logger.info("fewer than %d distinct shots, too few to hold some out: the source prior is worth %g shots",
+                    MIN_DISTINCT_SHOTS, DEFAULT_PRIOR_SHOTS)
+        return dataclasses.replace(config, prior_shots=DEFAULT_PRIOR_SHOTS), None
+    record = Path(checkpoint_dir) / "selection.json" if checkpoint_dir is not None else None
+    key = {"shots_sha256": shots_sha256(unit_shots),
+           "config": json.loads(json.dumps({k: v for k, v in asdict(config).items() if k != "checkpointing_steps"},
+                                           default=str))}
+    selection = None
+    if record is not None and resume_from_checkpoint is not None and record.exists():
+        saved = json.loads(record.read_text())
+        if saved.get("key") == key:
+            selection = Selection.from_dict(saved["selection"], reused=True)
+            logger.info("resuming with the strength chosen before (%s)", record)
+    if selection is None:
+        selection = choose_by_held_out(base, unit_shots, mask, config, discriminator, progress)
+        if record is not None:
+            record.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(record, json.dumps({"key": key, "selection": selection.to_dict()}, indent=2))
+    best = selection.best
+    return dataclasses.replace(config, prior_shots=best.prior_shots, steps=best.steps), selection
+
+
+def choose_by_held_out(base: FlexPoseGenerator, unit_shots: np.ndarray, mask: np.ndarray, config: AdaptConfig,
+                       discriminator: PoseDiscriminator | None,
+                       progress: bool | Callable[[int, int], None]) -> Selection:
+    """Train each candidate strength on four fifths of the shots (copies of ``base``), score their samples
+    against the held-out fifth (``selection.HeldOutScore``) and keep the prior unless the prior-free candidate
+    is closer by more than one standard error (``selection.one_standard_error_choice``)."""
+    kept, held = split_held_out(unit_shots, mask, config.seed)
+    skeleton = base.codec.skeleton
+    res, margin = base.config.resolution, base.config.margin
+    z = torch.randn(SCORE_SAMPLES, base.config.z_dim, generator=torch.Generator().manual_seed(config.seed + 4243))
+    score = HeldOutScore(z, held, skeleton.name, mask, config.flip, origin_joints(skeleton.name, mask),
+                         lambda model, latents: canvas_to_unit(model(latents, output="keypoints"), res, margin),
+                         config.seed)
+    tried = candidates(config.steps)
+    planned = sum(c.steps for c in tried) + max(c.steps for c in tried)  # until the choice is known
+    done, scores = 0, []
+    for i, candidate in enumerate(tried):
+        trial = dataclasses.replace(config, prior_shots=candidate.prior_shots, steps=candidate.steps)
+        result = train(copy.deepcopy(base), kept, mask, trial, copy.deepcopy(discriminator),
+                       progress=offset_progress(progress, done, planned),
+                       desc=f"choose strength {i + 1}/{len(tried)} (prior {candidate.prior_shots:g})")
+        done += candidate.steps
+        scores.append(score(result.adapted.model.eval()))
+        candidate.score = float(scores[-1][0])
+    chosen, difference, se = one_standard_error_choice(*scores)
+    logger.info("held-out shots (%d of %d) chose a prior worth %g shots and %d steps (nn1 %s; difference %+.3f, "
+                "standard error %.3f)", len(held), len(unit_shots), tried[chosen].prior_shots, tried[chosen].steps,
+                " vs ".join(f"{c.score:.3f}" for c in tried), difference, se)
+    return Selection(tried, chosen, len(held), len(kept), difference, se)
+
+
+def train(
+    base: FlexPoseGenerator,
+    unit_shots: np.ndarray,
+    mask_np: np.ndarray,
+    config: AdaptConfig,
+    discriminator: PoseDiscriminator | None = None,
+    checkpoint_dir: str | Path | None = None,
+    resume_from_checkpoint: str | None = None,
+    accelerator: Accelerator | None = None,
+    progress: bool | Callable[[int, int], None] = True,
+    desc: str | None = None,
+) -> AdaptResult:
+    """Train ``config.method`` toward the shots at the strength ``config.prior_shots`` (a number)."""
     adv_weight = config.adversarial_weight()
-    if adv_weight > 0 and discriminator is None:
-        raise FlexPoseError(f"method {config.method!r} with adversarial weight {adv_weight} needs the base's "
-                            "discriminator")
     accelerator = accelerator or make_accelerator()
     torch.manual_seed(config.seed)
     skeleton = base.codec.skeleton
     res, margin = base.config.resolution, base.config.margin
-    mask_np = target_joint_mask(unit_shots, skeleton.joints)
     origin = origin_joints(skeleton.name, mask_np)
     strength = choose_strength(unit_shots, mask_np, config.prior_shots)
     pool = shot_pool(unit_shots, skeleton.name, mask_np, config.flip)
@@ -187,9 +304,8 @@ def adapt(
     run_config = None
     if checkpoint_dir is not None:
         # What a checkpoint was trained as; more steps may be asked for on resume, nothing else may change.
-        shots_hash = hashlib.sha256(np.ascontiguousarray(unit_shots, np.float32).tobytes()).hexdigest()
         run_config = {**{k: v for k, v in asdict(config).items() if k not in ("steps", "checkpointing_steps")},
-                      "base": base.config.to_dict(), "shots_sha256": shots_hash}
+                      "base": base.config.to_dict(), "shots_sha256": shots_sha256(unit_shots)}
         resume = resolve_resume(checkpoint_dir, resume_from_checkpoint)
         if resume is not None:
             check_resume_config(resume, run_config, defaults={"base": FlexPoseGeneratorConfig().to_dict()})
@@ -205,7 +321,7 @@ def adapt(
     report = progress if callable(progress) else None  # a callback (steps done, total) instead of a bar
     bar = tqdm(range(state.step, config.steps), initial=state.step, total=config.steps,
                disable=report is not None or not (progress and accelerator.is_local_main_process),
-               desc=f"adapt ({config.method})")
+               desc=desc or f"adapt ({config.method})")
     for _ in bar:
         step = state.step
         record = {"step": step + 1}
@@ -236,7 +352,7 @@ def adapt(
             save_checkpoint(accelerator, checkpoint_dir, state.step, run_config=run_config)
     accelerator.wait_for_everyone()
     adapted.model = accelerator.unwrap_model(model)
-    return AdaptResult(adapted, mask_np, time.time() - start, history, strength)
+    return AdaptResult(adapted, mask_np, time.time() - start, history, strength, config)
 
 
 @torch.no_grad()
