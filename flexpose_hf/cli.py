@@ -145,12 +145,17 @@ def describe_choice(metrics: dict) -> str:
         tried = ", ".join(f"prior {c['prior_shots']:g} / {c['steps']} steps {c['score']:.3f}"
                           for c in selection["candidates"])
         return (f"strength chosen by {selection['held_out_shots']} held-out shots (their nn1, lower is closer: "
-                f"{tried}; difference {selection['difference']:+.3f}, standard error {selection['standard_error']:.3f}: "
-                f"the prior stays unless the other wins by more than one), then trained on all {strength['shots']}")
+                f"{tried}; difference {selection['difference']:+.3f}, standard error {selection['standard_error']:.3f}; "
+                f"no prior needs to be lower by more than one standard error), then trained on all {strength['shots']}")
     if metrics.get("prior_shots_requested") is not None:
         return "strength set by --prior-shots"
     return (f"strength: the fixed prior (fewer than {MIN_DISTINCT_SHOTS} distinct shots, too few to hold some out "
             "and let them choose)")
+
+
+def choosing_steps(metrics: dict) -> str:
+    selection = metrics.get("strength_selection")
+    return "" if selection is None else f" (after {sum(c['steps'] for c in selection['candidates'])} choosing the strength)"
 
 
 def adapt_summary(metrics: dict) -> str:
@@ -158,7 +163,7 @@ def adapt_summary(metrics: dict) -> str:
     strength = metrics["strength"]
     run = (f"{metrics['method']}: {strength['shots']} shots ({strength['distinct_shots']} distinct) against a "
            f"prior worth {strength['prior_shots']:g} -> pool weight {strength['target_weight']:.3f}; "
-           f"{metrics['steps']} steps in {metrics['adapt_seconds']:.1f} s, "
+           f"{metrics['steps']} steps{choosing_steps(metrics)} in {metrics['adapt_seconds']:.1f} s, "
            f"{metrics['trainable_parameters']:,} trainable numbers\n{describe_choice(metrics)}")
     if "source" not in metrics:
         return (f"{run}\nnothing held out to compare with (fewer than 6 target poses left over after the shots): "

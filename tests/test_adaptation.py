@@ -445,7 +445,7 @@ def test_adapt_summary_says_how_the_strength_was_set():
         "chosen": 0, "held_out_shots": 10, "trained_on": 40, "difference": 0.25, "standard_error": 0.05}}
     text = adapt_summary(chosen)
     assert "chosen by 10 held-out shots" in text and "prior 0 / 600 steps -1.250" in text and "all 50" in text
-    assert "difference +0.250, standard error 0.050" in text
+    assert "difference +0.250, standard error 0.050" in text and "200 steps (after 800 choosing the strength)" in text
     assert "set by --prior-shots" in adapt_summary({**base, "prior_shots_requested": 30.0})
     assert "fewer than 50 distinct shots" in adapt_summary({**base, "prior_shots_requested": None})
 

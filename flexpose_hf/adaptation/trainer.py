@@ -1,7 +1,7 @@
 """The adaptation loop shared by every method, ``flexpose adapt`` and ``examples/adapt.py``.
 
 One flow: shots -> augmented pool (mirror images; pose-mixup pairs on request) -> strength (prior-versus-evidence
-weight, ``strength.py``) -> fixed target set -> train the method's parameters to minimise a two-sample
+weight, ``strength.py``; from 50 distinct shots chosen by held-out shots, ``selection.py``) -> fixed target set -> train the method's parameters to minimise a two-sample
 divergence (by default a Gaussian-kernel MMD) between the poses it decodes from fixed latents and the
 target set, plus the method's regularizer (tau's Linear & Sparse, as a proximal L1 step) -> the adapted
 model. An adversarial critic is optional (``adv_weight``; FreezeD needs one and gets weight 1 by default).
@@ -166,7 +166,7 @@ def adapt(
         raise FlexPoseError(f"method {config.method!r} with adversarial weight {config.adversarial_weight()} needs "
                             "the base's discriminator")
     mask = target_joint_mask(unit_shots, base.codec.skeleton.joints)
-    selection = None
+    start, selection = time.time(), None
     if config.prior_shots is None:
         config, selection = resolve_prior(base, unit_shots, mask, config, discriminator, checkpoint_dir,
                                           resume_from_checkpoint, progress)
@@ -176,6 +176,7 @@ def adapt(
     result = train(base, unit_shots, mask, config, discriminator, checkpoint_dir, resume_from_checkpoint,
                    accelerator, progress)
     result.selection = selection
+    result.seconds = time.time() - start  # the choice included
     return result
 
 

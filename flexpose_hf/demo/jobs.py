@@ -129,8 +129,12 @@ def run_demo_adaptation(target: Path, work_dir: Path, base: str = DEFAULT_BASE, 
     adapter_zip = zip_folder(out, work_dir / f"flexpose-{method}-adapter.zip",
                              skip=("samples.json", "shots.json"))
     seconds = time.perf_counter() - started
+    chosen = metrics.get("strength_selection")
+    how = "" if chosen is None else (
+        f"; {chosen['held_out_shots']} held-out shots chose the prior worth "
+        f"{chosen['candidates'][chosen['chosen']]['prior_shots']:g} shots")
     summary = (f"Adapted {base} with {method} to {metrics['num_shots']} shots in {seconds:.0f} s "
-               f"({metrics['strength']['target_weight']:.0%} of the training targets from the shots).")
+               f"({metrics['strength']['target_weight']:.0%} of the training targets from the shots{how}).")
     return DemoResult(grid=out / "grid.png", samples=out / "samples.json", samples_parquet=parquet,
                       adapter_zip=adapter_zip,
                       openpose_zip=openpose_zip, gallery=gallery, metrics=metrics, summary=summary)
@@ -185,7 +189,8 @@ def api_metrics(metrics: dict) -> dict:
     """The metrics the named API endpoint returns (plain numbers, JSON-safe)."""
     keep = ("nn1", "precision", "recall", "coverage", "density")
     return {"method": metrics["method"], "num_shots": metrics["num_shots"], "compared_with": metrics["compared_with"],
-            "strength": metrics["strength"], "adapt_seconds": metrics["adapt_seconds"],
+            "strength": metrics["strength"], "strength_selection": metrics.get("strength_selection"),
+            "adapt_seconds": metrics["adapt_seconds"],
             "source": {k: float(metrics["source"][k]) for k in keep},
             "adapted": {k: float(metrics["adapted"][k]) for k in keep}}
 
