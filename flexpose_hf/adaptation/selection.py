@@ -29,7 +29,7 @@ from ..errors import FlexPoseError
 from ..poses import pose_vectors
 from ..training.losses import exact_distances
 from .pool import shot_pool
-from .strength import DEFAULT_PRIOR_SHOTS, count_distinct
+from .strength import DEFAULT_PRIOR_SHOTS, count_distinct, distinct_pose_ids
 
 MIN_DISTINCT_SHOTS = 50  # distinct shots needed before a fifth of them (10) can judge the candidates
 HELD_OUT_SHARE = 0.2
@@ -85,10 +85,8 @@ def can_select(unit_shots: np.ndarray, mask: np.ndarray) -> bool:
 
 def split_held_out(unit_shots: np.ndarray, mask: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(training shots, held-out shots): a seeded fifth of the distinct poses held out, repeats kept together."""
-    flat = np.round(np.nan_to_num(unit_shots[:, mask]).reshape(len(unit_shots), -1) / 1e-4)
-    _, pose_id = np.unique(flat, axis=0, return_inverse=True)
-    pose_id = pose_id.reshape(-1)
-    distinct = pose_id.max() + 1
+    pose_id = distinct_pose_ids(unit_shots, mask)
+    distinct = int(pose_id.max()) + 1
     if distinct < MIN_DISTINCT_SHOTS:
         raise FlexPoseError(f"choosing the strength needs {MIN_DISTINCT_SHOTS} distinct shots, got {distinct}")
     rng = np.random.default_rng([seed, 31])

@@ -38,10 +38,15 @@ class Strength:
         return {**asdict(self), "prior_share": self.prior_share}
 
 
-def count_distinct(unit_shots: np.ndarray, mask: np.ndarray, tolerance: float = 1e-4) -> int:
-    """Number of distinct poses on the ``mask`` joints (coordinates equal within ``tolerance``)."""
+def distinct_pose_ids(unit_shots: np.ndarray, mask: np.ndarray, tolerance: float = 1e-4) -> np.ndarray:
+    """Per shot, the index of its distinct pose on the ``mask`` joints (coordinates equal within ``tolerance``)."""
     flat = np.round(np.nan_to_num(unit_shots[:, mask]).reshape(len(unit_shots), -1) / tolerance)
-    return len(np.unique(flat, axis=0))
+    return np.unique(flat, axis=0, return_inverse=True)[1].reshape(-1)
+
+
+def count_distinct(unit_shots: np.ndarray, mask: np.ndarray) -> int:
+    """Number of distinct poses on the ``mask`` joints."""
+    return int(distinct_pose_ids(unit_shots, mask).max()) + 1 if len(unit_shots) else 0
 
 
 def choose_strength(unit_shots: np.ndarray, mask: np.ndarray, prior_shots: float = DEFAULT_PRIOR_SHOTS) -> Strength:

@@ -1,10 +1,10 @@
 """The adaptation loop shared by every method, ``flexpose adapt`` and ``examples/adapt.py``.
 
 One flow: shots -> augmented pool (mirror images; pose-mixup pairs on request) -> strength (prior-versus-evidence
-weight, ``strength.py``; from 50 distinct shots chosen by held-out shots, ``selection.py``) -> fixed target set -> train the method's parameters to minimise a two-sample
-divergence (by default a Gaussian-kernel MMD) between the poses it decodes from fixed latents and the
-target set, plus the method's regularizer (tau's Linear & Sparse, as a proximal L1 step) -> the adapted
-model. An adversarial critic is optional (``adv_weight``; FreezeD needs one and gets weight 1 by default).
+weight, ``strength.py``; from 50 distinct shots chosen by held-out shots, ``selection.py``) -> fixed target
+set -> train the method's parameters to minimise a two-sample divergence (by default a Gaussian-kernel MMD)
+between the poses it decodes from fixed latents and the target set, plus the method's regularizer (tau's
+Linear & Sparse, as a proximal L1 step) -> the adapted model. An adversarial critic is optional (``adv_weight``; FreezeD needs one and gets weight 1 by default).
 """
 
 from __future__ import annotations
