@@ -144,10 +144,22 @@ def _round_figures(real: np.ndarray, fake: np.ndarray, k: int | None) -> dict[st
     n, both = len(real), np.concatenate([real, fake])
     d = _pairwise(both, both)
     figures = _prdc_from_distances(d[:n, :n], d[n:, n:], d[:n, n:], k) if k is not None else {}
-    np.fill_diagonal(d, np.inf)
-    labels = np.r_[np.zeros(n), np.ones(len(fake))]
-    figures["nn1"] = float((labels[d.argmin(1)] == labels).mean())
+    figures["nn1"] = _nn1_from_distances(d, n)
     return figures
+
+
+def _nn1_from_distances(d: np.ndarray, n: int) -> float:
+    """Leave-one-out 1-NN accuracy from the distances among both sets (the first ``n`` rows: the first set)."""
+    np.fill_diagonal(d, np.inf)
+    labels = np.r_[np.zeros(n), np.ones(len(d) - n)]
+    return float((labels[d.argmin(1)] == labels).mean())
+
+
+def leave_one_out_nn1(a: np.ndarray, b: np.ndarray) -> float:
+    """One round of the two-sample test: the share of ``a`` and ``b`` whose nearest other vector is from
+    their own set (0.5: indistinguishable). ``two_sample_figures`` averages it over equal-sized draws."""
+    both = np.concatenate([a, b])
+    return _nn1_from_distances(_pairwise(both, both), len(a))
 
 
 def two_sample_figures(real: np.ndarray, fake: np.ndarray, k: int | None = 5, seed: int = 0,

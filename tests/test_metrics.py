@@ -12,6 +12,7 @@ from flexpose_hf.metrics import (
     evaluate_poses,
     format_comparison,
     frechet_distance,
+    leave_one_out_nn1,
     memorization,
     nn1_accuracy,
     normalize_poses,
@@ -33,6 +34,15 @@ def test_identical_sets():
                                 "coverage": 1.0}
     # Every point's nearest other point is itself duplicated in the other set: all "wrong".
     assert nn1_accuracy(x, x) == 0.0
+
+
+def test_one_round_of_nn1_counts_neighbours_from_the_own_set():
+    """Interleaved on a line every nearest neighbour is from the other set (0.0); apart, from the own (1.0);
+    with one ``b`` beside ``a``'s first point, it and the two ``a`` nearest it read wrong (5 of 8 right)."""
+    a, b = np.arange(0, 8, 2.0)[:, None], np.arange(1, 9, 2.0)[:, None]
+    assert leave_one_out_nn1(a, b) == 0.0
+    assert leave_one_out_nn1(a, b + 100) == 1.0
+    assert leave_one_out_nn1(a, np.array([[0.1], [50.0], [51.0], [52.0]])) == pytest.approx(5 / 8)
 
 
 def test_nn1_uses_every_sample_against_a_small_reference():

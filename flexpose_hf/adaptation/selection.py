@@ -26,8 +26,8 @@ import numpy as np
 import torch
 
 from ..errors import FlexPoseError
+from ..metrics import leave_one_out_nn1
 from ..poses import pose_vectors
-from ..training.losses import exact_distances
 from .pool import shot_pool
 from .strength import DEFAULT_PRIOR_SHOTS, count_distinct, distinct_pose_ids
 
@@ -111,9 +111,9 @@ class HeldOutScore:
                                              mask, flip))
                       for i in range(-1, len(held_shots))]
 
-    def vectors(self, unit: np.ndarray | torch.Tensor) -> torch.Tensor:
+    def vectors(self, unit: np.ndarray | torch.Tensor) -> np.ndarray:
         unit = torch.as_tensor(unit, dtype=torch.float32)
-        return pose_vectors(unit, self.mask, self.origin)
+        return pose_vectors(unit, self.mask, self.origin).double().numpy()
 
     @torch.no_grad()
     def __call__(self, model: torch.nn.Module) -> np.ndarray:
@@ -123,17 +123,11 @@ class HeldOutScore:
                          for i, pool in enumerate(self.pools)])
 
 
-def two_sample_nn1(x: torch.Tensor, y: torch.Tensor, rounds: int, rng: np.random.Generator) -> float:
-    """Mean leave-one-out 1-NN accuracy between ``y`` and ``rounds`` random subsets of ``x`` of its size."""
-    n = len(y)
-    labels = torch.cat([torch.zeros(n), torch.ones(n)])
-    accuracy = 0.0
-    for _ in range(rounds):
-        both = torch.cat([x[torch.from_numpy(rng.choice(len(x), n, replace=False))], y])
-        d = exact_distances(both, both)
-        d.fill_diagonal_(float("inf"))
-        accuracy += float((labels[d.argmin(1)] == labels).float().mean())
-    return accuracy / rounds
+def two_sample_nn1(x: np.ndarray, y: np.ndarray, rounds: int, rng: np.random.Generator) -> float:
+    """Mean one-round nn1 (``metrics.leave_one_out_nn1``) between ``rounds`` random subsets of ``x`` of
+    ``y``'s size and ``y``."""
+    return float(np.mean([leave_one_out_nn1(x[rng.choice(len(x), len(y), replace=False)], y)
+                          for _ in range(rounds)]))
 
 
 def one_standard_error_choice(prior: np.ndarray, challenger: np.ndarray) -> tuple[int, float, float]:
