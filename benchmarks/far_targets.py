@@ -11,6 +11,7 @@ source samples' own median nearest-neighbour distance), and the two farthest clu
     OMP_NUM_THREADS=1 python benchmarks/far_targets.py --data ../shared/data --out benchmarks/results/far \
         --methods source,floor,augment_shots,tau,finetune --shots 10,50
     python benchmarks/shots_table.py benchmarks/results/far/runs.jsonl
+    python benchmarks/far_targets.py --data ../shared/data --write-coco DIR   # the clusters as COCO files, for the CLI
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness
 
 from flexpose_hf import FlexPoseGenerator
+from flexpose_hf.io.export import write_coco
 from flexpose_hf.loading import sample_poses
 from flexpose_hf.metrics import protocol_joints, select_joints
 from flexpose_hf.skeletons import get_skeleton
@@ -71,7 +73,9 @@ def far_clusters(data: Path, generator: FlexPoseGenerator) -> dict[str, dict]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, required=True)
-    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--out", type=Path, help="folder of runs.jsonl (needed unless --write-coco)")
+    p.add_argument("--write-coco", type=Path, metavar="DIR",
+                   help="only write each cluster to DIR/<name>.json (base skeleton) for `flexpose adapt`")
     p.add_argument("--methods", default="source,floor,augment_shots,tau,finetune")
     p.add_argument("--shots", default="10,50")
     p.add_argument("--seeds", type=int, default=3)
@@ -83,6 +87,16 @@ def main() -> None:
     overrides = harness.parse_overrides(args.set)
     generator = FlexPoseGenerator.from_pretrained(BASE)
     targets = far_clusters(args.data, generator)
+    if args.write_coco is not None:
+        args.write_coco.mkdir(parents=True, exist_ok=True)
+        for name, target in targets.items():
+            poses = np.where(target["mask"][None, :, None], target["pool"], np.nan)  # the images' pixels
+            write_coco(args.write_coco / f"{name}.json", poses, generator.config.skeleton, None, None,
+                       description=f"LSP-Extended, far cluster {name} ({target['size']} poses)")
+            print(f"wrote {args.write_coco / f'{name}.json'} ({target['size']} poses)")
+        return
+    if args.out is None:
+        p.error("--out is required unless --write-coco is given")
     cache = {BASE: generator}
     args.out.mkdir(parents=True, exist_ok=True)
     with open(args.out / "runs.jsonl", "a") as f:
