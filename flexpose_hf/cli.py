@@ -146,7 +146,7 @@ def describe_choice(metrics: dict) -> str:
                           for c in selection["candidates"])
         return (f"strength chosen by {selection['held_out_shots']} held-out shots (their nn1, lower is closer: "
                 f"{tried}; difference {selection['difference']:+.3f}, standard error {selection['standard_error']:.3f}; "
-                f"no prior needs to be lower by more than one standard error), then trained on all {strength['shots']}")
+                f"the second needs to be lower by more than one standard error), then trained on all {strength['shots']}")
     if metrics.get("prior_shots_requested") is not None:
         return "strength set by --prior-shots"
     return (f"strength: the fixed prior (fewer than {MIN_DISTINCT_SHOTS} distinct shots, too few to hold some out "
@@ -303,7 +303,7 @@ def add_adapt_arguments(p: argparse.ArgumentParser) -> None:
               "(default 2: rescaling a channel is cheaper than mixing channels; 1: plain L1)")
     _add(p, "--prior-shots", type=float, default=None,
          help="the source prior's weight, in shots: K shots move K / (K + this) of the way. Default: with 50 or "
-              "more distinct shots, a fifth of them held out choose between 30 (--steps) and 0 (3x --steps), "
+              "more distinct shots, a fifth of them held out choose between 30 (--steps) and 10 (3x --steps), "
               "then every shot trains the winner; with fewer, 30")
     _add(p, "--pose-mixup", action="store_true",
          help="add pose-mixup pairs of the shots to the target pool (the paper's regularizer; off by default: "

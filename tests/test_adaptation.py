@@ -440,11 +440,11 @@ def test_adapt_summary_says_how_the_strength_was_set():
     base = {"method": "tau", "steps": 200, "adapt_seconds": 20.0, "trainable_parameters": 35392,
             "strength": {"shots": 50, "distinct_shots": 50, "prior_shots": 30.0, "target_weight": 0.625}}
     chosen = {**base, "prior_shots_requested": None, "strength_selection": {
-        "candidates": [{"prior_shots": 30.0, "steps": 200, "score": -1.5}, {"prior_shots": 0.0, "steps": 600,
+        "candidates": [{"prior_shots": 30.0, "steps": 200, "score": -1.5}, {"prior_shots": 10.0, "steps": 600,
                                                                            "score": -1.25}],
         "chosen": 0, "held_out_shots": 10, "trained_on": 40, "difference": 0.25, "standard_error": 0.05}}
     text = adapt_summary(chosen)
-    assert "chosen by 10 held-out shots" in text and "prior 0 / 600 steps -1.250" in text and "all 50" in text
+    assert "chosen by 10 held-out shots" in text and "prior 10 / 600 steps -1.250" in text and "all 50" in text
     assert "difference +0.250, standard error 0.050" in text and "200 steps (after 800 choosing the strength)" in text
     assert "set by --prior-shots" in adapt_summary({**base, "prior_shots_requested": 30.0})
     assert "fewer than 50 distinct shots" in adapt_summary({**base, "prior_shots_requested": None})
@@ -498,7 +498,7 @@ def test_held_out_shots_choose_the_strength_then_every_shot_trains_it(tiny_base,
     metrics = json.loads((out / "metrics.json").read_text())
     selection = metrics["strength_selection"]
     assert (selection["held_out_shots"], selection["trained_on"]) == (12, 48)
-    assert [(c["prior_shots"], c["steps"]) for c in selection["candidates"]] == [(30.0, 4), (0.0, 12)]
+    assert [(c["prior_shots"], c["steps"]) for c in selection["candidates"]] == [(30.0, 4), (10.0, 12)]
     best = selection["candidates"][selection["chosen"]]
     prior, challenger = (c["score"] for c in selection["candidates"])
     assert selection["difference"] == pytest.approx(challenger - prior) and selection["standard_error"] >= 0

@@ -414,7 +414,7 @@ def describe_selection(selection: dict | None) -> str:
     return (f"The strength was chosen by {selection['held_out_shots']} held-out shots: each candidate trained on the "
             f"other {selection['trained_on']} and its samples were told from the held-out shots and their mirror "
             f"images by the nn1 test ({tried}; difference {selection['difference']:+.3f}, standard error "
-            f"{selection['standard_error']:.3f}; the prior-free candidate must win by more than one standard "
+            f"{selection['standard_error']:.3f}; the challenger (the second) must win by more than one standard "
             f"error); prior {best['prior_shots']:g} with {best['steps']} steps was then trained on every shot. ")
 
 

@@ -225,7 +225,7 @@ def choose_by_held_out(base: FlexPoseGenerator, unit_shots: np.ndarray, mask: np
                        discriminator: PoseDiscriminator | None,
                        progress: bool | Callable[[int, int], None]) -> Selection:
     """Train each candidate strength on four fifths of the shots (copies of ``base``), score their samples
-    against the held-out fifth (``selection.HeldOutScore``) and keep the prior unless the prior-free candidate
+    against the held-out fifth (``selection.HeldOutScore``) and keep the prior unless the challenger
     is closer by more than one standard error (``selection.one_standard_error_choice``)."""
     kept, held = split_held_out(unit_shots, mask, config.seed)
     skeleton = base.codec.skeleton
