@@ -6,13 +6,14 @@ lower in nn1, and dropping the prior so cost 0.03-0.11 on targets near the sourc
 narrow targets"). Which case a target is cannot be read off the source alone, but with
 ``MIN_DISTINCT_SHOTS`` or more distinct shots it can be measured: hold out a fifth of them, train each
 candidate strength on the rest, and score each by how well the protocol's two-sample test (nn1) tells
-its samples from the held-out shots and their mirror images. The challenger (a third of the prior, three
-times the steps) replaces the prior
-only where it scores lower by more than one standard error of the difference (jackknifed over the
-held-out shots: the one-standard-error rule of cross-validation, which keeps the more regular model
-unless the evidence is clear); the challenger keeps some prior so that a wrong choice, which ten
-held-out shots cannot always avoid, costs little where the source already draws the target. The chosen strength is then trained on every shot. With fewer shots the
-held-out part is too small to judge by, and the fixed weight is used (the documented fallback).
+its samples from the held-out shots and their mirror images. The challenger (a third of the prior,
+three times the steps) replaces the prior only where it scores lower by more than one standard error
+of the difference (jackknifed over the held-out shots: the one-standard-error rule of
+cross-validation, which keeps the more regular model unless the evidence is clear). The challenger
+keeps some prior so that a wrong choice, which ten held-out shots cannot always avoid, costs little
+where the source already draws the target. The chosen strength is then trained on every shot. With
+fewer shots the held-out part is too small to judge by, and the fixed weight is used (the documented
+fallback).
 
 The score is the nn1 test on purpose: distances from the held-out shots to their nearest samples, and
 kernel MMDs whose kernels are wider than the shots' spacing, reward a generator that piles its samples
@@ -36,7 +37,7 @@ from .strength import DEFAULT_PRIOR_SHOTS, count_distinct, distinct_pose_ids
 MIN_DISTINCT_SHOTS = 50  # distinct shots needed before a fifth of them (10) can judge the candidates
 HELD_OUT_SHARE = 0.2
 CHALLENGER_PRIOR_SHOTS = 10.0  # the challenger's prior weight: a third of the default (strength.DEFAULT_PRIOR_SHOTS)
-FAR_STEPS_FACTOR = 3  # the challenger trains this many times longer (it has further to go)
+CHALLENGER_STEPS_FACTOR = 3  # the challenger trains this many times longer (it has further to go)
 SCORE_SAMPLES = 2048
 SCORE_ROUNDS = 200  # draws of generated poses the nn1 on the held-out shots is averaged over
 
@@ -78,8 +79,8 @@ class Selection:
 
 
 def candidates(steps: int) -> list[Candidate]:
-    """The strengths compared: the default prior weight, and the challenger's with ``FAR_STEPS_FACTOR`` x the steps."""
-    return [Candidate(DEFAULT_PRIOR_SHOTS, steps), Candidate(CHALLENGER_PRIOR_SHOTS, FAR_STEPS_FACTOR * steps)]
+    """The strengths compared: the default prior weight, and the challenger's with ``CHALLENGER_STEPS_FACTOR`` x the steps."""
+    return [Candidate(DEFAULT_PRIOR_SHOTS, steps), Candidate(CHALLENGER_PRIOR_SHOTS, CHALLENGER_STEPS_FACTOR * steps)]
 
 
 def can_select(unit_shots: np.ndarray, mask: np.ndarray) -> bool:
